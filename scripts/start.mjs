@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Runs the worker locally on workerd with its embedded KV and R2 (see README.md).
+//
+// This is `wrangler dev` without the devtools inspector: the CLI always turns the inspector
+// on, and with it streamed upstream bodies open thousands of loopback connections and crawl
+// (measured in TOOLCHAIN.md). wrangler's own `unstable_startWorker` runs the same bundle and
+// runtime with the inspector off.
+import { parseArgs } from 'node:util';
+import { unstable_startWorker } from 'wrangler';
+
+const USAGE = `usage: npm start -- [--port N] [--ip ADDR] [--persist-to DIR] [--var KEY:VALUE ...]`;
+
+function parseCommandLine(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '8787' },
+      ip: { type: 'string', default: '127.0.0.1' },
+      'persist-to': { type: 'string' },
+      var: { type: 'string', multiple: true, default: [] },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad --port ${values.port}`);
+
+  const vars = {};
+  for (const pair of values.var) {
+    const colon = pair.indexOf(':');
+    if (colon <= 0) throw new Error(`--var takes KEY:VALUE, got '${pair}'`);
+    vars[pair.slice(0, colon)] = { type: 'plain_text', value: pair.slice(colon + 1) };
+  }
+  return { port, ip: values.ip, persist: values['persist-to'], vars };
+}
+
+// Nothing here may reach outside the machine: miniflare would otherwise download a sample
+// `Request.cf` object from Cloudflare at start, and wrangler would report usage metrics.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false';
+process.env.WRANGLER_SEND_METRICS = 'false';
+
+async function main() {
+  let options;
+  try {
+    options = parseCommandLine(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${error.message}\n${USAGE}`);
+    process.exit(2);
+  }
+
+  const worker = await unstable_startWorker({
+    config: new URL('../wrangler.toml', import.meta.url).pathname,
+    bindings: options.vars,
+    sendMetrics: false,
+    dev: {
+      remote: false,
+      inspector: false,
+      watch: false,
+      persist: options.persist ?? '.wrangler/state',
+      server: { hostname: options.ip, port: options.port },
+      logLevel: 'log',
+    },
+  });
+  await worker.ready;
+  const url = await worker.url;
+  console.log(`hocker-edge ready on ${url.origin}`);
+
+  const stop = async () => {
+    await worker.dispose();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

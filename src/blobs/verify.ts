@@ -1,0 +1,91 @@
+/**
+ * Verified streaming. Bytes from upstream pass through `verifiedStream` on their way to the
+ * caller (and, optionally, to a cache writer): they are hashed natively as they pass, counted,
+ * and the stream only ends cleanly once the digest and length are proven right. A wrong byte,
+ * a short or long body, or a cut connection errors the caller's stream and aborts the writer,
+ * so a truncated or corrupt body is never completed and never cached.
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { type Digest, digestHex } from '../digest';
+
+/** Why a stream failed verification: what was expected, what arrived, after how many bytes. */
+export class VerificationError extends Error {
+  constructor(
+    readonly expected: Digest,
+    readonly expectedSize: number | null,
+    readonly actual: string | null,
+    readonly received: number,
+  ) {
+    super(
+      actual === null
+        ? `blob ${expected}: expected ${expectedSize} bytes, received more than that`
+        : `blob ${expected}: received ${received} bytes hashing to sha256:${actual}` +
+            (expectedSize === null ? '' : ` (expected ${expectedSize} bytes)`),
+    );
+    this.name = 'VerificationError';
+  }
+}
+
+/** Where verified bytes also go: a cache writer and what to do once verification settles. */
+export interface VerifiedSink {
+  writable: WritableStream<Uint8Array>;
+}
+
+/**
+ * A stream that yields `source`'s bytes, failing instead of ending if they do not hash to
+ * `expected` or their count differs from `size` (when known). Each chunk is handed to the
+ * hasher and to `sink` before it is handed to the caller, and the next upstream read waits for
+ * the caller to ask: backpressure holds on both sides and nothing buffers the blob.
+ */
+export function verifiedStream(
+  source: ReadableStream<Uint8Array>,
+  expected: Digest,
+  size: number | null,
+  sink?: VerifiedSink,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  const hasher = new crypto.DigestStream('SHA-256');
+  const hash = hasher.getWriter();
+  const cache = sink?.writable.getWriter();
+  let received = 0;
+
+  const abandon = async (reason: unknown) => {
+    await Promise.allSettled([reader.cancel(reason), hash.abort(reason), cache?.abort(reason)]);
+  };
+
+  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    await hash.close();
+    const actual = bytesToHex(new Uint8Array(await hasher.digest));
+    if (actual !== digestHex(expected) || (size !== null && received !== size)) {
+      throw new VerificationError(expected, size, actual, received);
+    }
+    await cache?.close();
+    controller.close();
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) return await finish(controller);
+
+          received += value.byteLength;
+          if (size !== null && received > size) {
+            throw new VerificationError(expected, size, null, received);
+          }
+          await Promise.all([hash.write(value), cache?.write(value)]);
+          controller.enqueue(value);
+        } catch (error) {
+          await abandon(error);
+          controller.error(error);
+        }
+      },
+      async cancel(reason) {
+        await abandon(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+

@@ -1,0 +1,94 @@
+/**
+ * hocker-edge: the Hono app. Routes are wired here to their handlers; one middleware builds
+ * each request's context and writes its log line, and one error mapper renders every failure
+ * as an OCI error body.
+ */
+import { Hono } from 'hono';
+import { Store } from './blobs/store';
+import { type Config, type Env, parseConfig } from './config';
+import { EdgeError } from './errors';
+import { logEvent, RequestLog } from './log';
+import { VerificationError } from './blobs/verify';
+import type { AppEnv } from './routes/context';
+import { hashRoutes } from './routes/hash';
+import { homeRoutes } from './routes/home';
+import { nixRoutes } from './routes/nix';
+import { v2 } from './routes/v2';
+
+// Config is parsed once per isolate and env; a broken config is reported on every request.
+const configs = new WeakMap<Env, Config | EdgeError>();
+
+function configFor(env: Env): Config {
+  let config = configs.get(env);
+  if (config === undefined) {
+    try {
+      config = parseConfig(env);
+    } catch (error) {
+      config = error instanceof EdgeError ? error : new EdgeError('UNAVAILABLE', 500, String(error));
+      logEvent('error', 'config-invalid', { message: config.message });
+    }
+    configs.set(env, config);
+  }
+  if (config instanceof EdgeError) throw config;
+  return config;
+}
+
+const app = new Hono<AppEnv>();
+
+app.use(async (c, next) => {
+  const log = new RequestLog();
+  try {
+    const config = configFor(c.env);
+    c.set('ctx', {
+      config,
+      store: new Store(c.env.RECORDS, c.env.BLOBS),
+      log,
+      waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    });
+    await next();
+  } finally {
+    log.finish(c.req.method, new URL(c.req.url).pathname, c.res.status);
+  }
+});
+
+app.route('/', homeRoutes);
+app.route('/', v2);
+app.route('/', nixRoutes);
+app.route('/', hashRoutes);
+
+app.notFound(() =>
+  errorResponse(
+    new EdgeError('NAME_UNKNOWN', 404, 'no such route; GET / lists what this edge answers'),
+  ),
+);
+
+app.onError((error, c) => {
+  const edgeError = asEdgeError(error);
+  const ctx = c.get('ctx') as AppEnv['Variables']['ctx'] | undefined;
+  ctx?.log.set({
+    outcome: edgeError.status >= 500 ? 'upstream-error' : 'client-error',
+    error: edgeError.code,
+  });
+  if (edgeError.status === 500) {
+    logEvent('error', 'internal-error', { message: String(error), stack: stackOf(error) });
+  }
+  return errorResponse(edgeError);
+});
+
+function asEdgeError(error: unknown): EdgeError {
+  if (error instanceof EdgeError) return error;
+  if (error instanceof VerificationError) {
+    return new EdgeError('DIGEST_INVALID', 502, error.message);
+  }
+  return new EdgeError('UNAVAILABLE', 500, 'internal error; the edge logged the details');
+}
+
+function errorResponse(error: EdgeError): Response {
+  return Response.json(error.toBody(), { status: error.status, headers: error.headers });
+}
+
+function stackOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.stack : undefined;
+}
+
+export default app satisfies ExportedHandler<Env>;

@@ -1,0 +1,71 @@
+/**
+ * The `fetchurl` expression for a resolved image: every URL points back at the edge's stable
+ * blob URL, and every hash is the registry digest re-encoded, so Nix builds it without docker,
+ * skopeo or registry credentials. Works with nixpkgs' `fetchurl` and `<nix/fetchurl.nix>`.
+ */
+import { type Digest, digestHex } from '../digest';
+import { formatReference } from '../reference';
+import type { Descriptor } from '../registry/manifest';
+import { formatPlatform } from '../registry/platform';
+import type { ResolvedImage } from '../resolve';
+import { nixHashes } from './hashes';
+import { type NixExpr, nix, printNix } from './printer';
+
+/** The stable URL of a blob at the edge whose origin is `origin`. */
+export function blobUrl(
+  origin: string,
+  { registry, repository }: { registry: string; repository: string },
+  digest: Digest,
+): string {
+  return `${origin}/v2/${registry}/${repository}/blobs/${digest}`;
+}
+
+/** The Nix file that pins `image`, served by the edge at `origin`. */
+export function fetchurlExpression(image: ResolvedImage, origin: string): string {
+  const { reference } = image;
+  const fetch = (descriptor: Descriptor, name: string): NixExpr =>
+    nix.apply(
+      'fetchurl',
+      nix.attrs({
+        name: nix.string(name),
+        url: nix.string(blobUrl(origin, reference, descriptor.digest)),
+        sha256: nix.string(nixHashes(descriptor.digest).nix32),
+      }),
+    );
+
+  const stem = storeNameStem(reference.repository);
+  const body = nix.attrs({
+    imageName: nix.string(`${reference.registry}/${reference.repository}`),
+    imageTag: nix.optionalString(reference.tag),
+    imageDigest: nix.string(image.imageDigest),
+    manifestDigest: nix.string(image.manifestDigest),
+    config: fetch(image.config, `${stem}-config-${short(image.config)}.json`),
+    layers: nix.list(
+      image.layers.map((layer, index) =>
+        fetch(layer, `${stem}-layer-${index}-${short(layer)}${layerExtension(layer.mediaType)}`),
+      ),
+    ),
+  });
+
+  const platform = image.platform === null ? 'single platform' : formatPlatform(image.platform);
+  const header = `${formatReference(reference)} -> ${image.manifestDigest} (${platform}), from ${origin}`;
+  return printNix(nix.function(['fetchurl'], body), { header: [header] });
+}
+
+/** The last repository component, which is already a valid store-name fragment. */
+function storeNameStem(repository: string): string {
+  // Store names may be 211 characters; the stem leaves room for the rest of the name.
+  return repository.slice(repository.lastIndexOf('/') + 1).slice(0, 100);
+}
+
+function short(descriptor: Descriptor): string {
+  return digestHex(descriptor.digest).slice(0, 12);
+}
+
+/** A file extension for a layer's store name, so a store path says what it holds. */
+function layerExtension(mediaType: string): string {
+  if (mediaType.endsWith('gzip')) return '.tar.gz';
+  if (mediaType.endsWith('zstd')) return '.tar.zst';
+  if (mediaType.endsWith('.tar') || mediaType.endsWith('tar')) return '.tar';
+  return '';
+}

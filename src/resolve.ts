@@ -1,0 +1,256 @@
+/**
+ * From a reference to an image: tag to digest (KV, else upstream), digest to manifest bytes
+ * (R2, else upstream, verified and stored), and for a list or index the chosen platform's
+ * manifest. Digest references never need upstream once their manifest is stored.
+ */
+import type { BlobRecord, Store } from './blobs/store';
+import { allowedRegistry, type Config } from './config';
+import { type Digest, digestOfBytes, isDigest } from './digest';
+import { EdgeError, fail } from './errors';
+import type { RequestLog } from './log';
+import { nixHashes } from './nix/hashes';
+import { type Reference, repositoryName } from './reference';
+import type { Credentials } from './registry/auth';
+import { RegistryClient } from './registry/client';
+import {
+  type Descriptor,
+  type ImageManifest,
+  type Manifest,
+  MANIFEST_ACCEPT,
+  MAX_MANIFEST_BYTES,
+  normalizeMediaType,
+  parseManifest,
+} from './registry/manifest';
+import {
+  availablePlatforms,
+  choosePlatform,
+  formatPlatform,
+  type Platform,
+} from './registry/platform';
+
+/** What one request needs to reach registries and the cache. */
+export interface Context {
+  config: Config;
+  store: Store;
+  log: RequestLog;
+  credentials?: Credentials;
+  /** Keeps background work (cache writes) alive after the response. */
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** A manifest document with its exact bytes. */
+export interface FetchedManifest {
+  digest: Digest;
+  bytes: Uint8Array;
+  mediaType: string;
+  manifest: Manifest;
+}
+
+/** An image resolved to one platform's manifest. */
+export interface ResolvedImage {
+  reference: Reference;
+  /** What the reference resolved to: an index digest for a multi-platform tag. */
+  imageDigest: Digest;
+  imageMediaType: string;
+  /** The chosen platform's manifest (equal to `imageDigest` for a single-platform image). */
+  manifestDigest: Digest;
+  manifestMediaType: string;
+  /** The chosen platform, or null for a single-platform image (its manifest does not say). */
+  platform: Platform | null;
+  /** Every platform of a multi-platform image. */
+  platforms: string[];
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+/** A registry client for the reference's repository, after checking the allow-list. */
+export function clientFor(ctx: Context, reference: Reference): RegistryClient {
+  const registry = allowedRegistry(ctx.config, reference.registry);
+  return new RegistryClient(registry, reference.repository, ctx.log, ctx.credentials);
+}
+
+/**
+ * The manifest a reference names, exactly as upstream served it. A digest wins over a tag
+ * when both are given; the tag is then only a label.
+ */
+export async function fetchManifest(ctx: Context, reference: Reference): Promise<FetchedManifest> {
+  const client = clientFor(ctx, reference);
+  if (reference.digest !== null) return await manifestByDigest(ctx, client, reference.digest);
+
+  const tag = reference.tag ?? 'latest';
+  const name = repositoryName(reference);
+  const known = await ctx.store.tag(name, tag);
+  const fresh = known !== null && Date.now() - known.confirmedAt < ctx.config.tagTtlSeconds * 1000;
+  if (fresh) {
+    const stored = await ctx.store.manifest(known.digest);
+    if (stored !== null) {
+      ctx.log.set({ cache: 'hit' });
+      return withParsed(known.digest, stored.bytes, stored.mediaType);
+    }
+  }
+
+  ctx.log.set({ cache: 'miss' });
+  const fetched = await manifestFromUpstream(client, tag, null);
+  await ctx.store.putManifest(fetched.digest, fetched);
+  await ctx.store.putTag(name, tag, {
+    digest: fetched.digest,
+    mediaType: fetched.mediaType,
+    confirmedAt: Date.now(),
+  });
+  return fetched;
+}
+
+/** Resolves a reference to one platform's image manifest and records its blobs in KV. */
+export async function resolveImage(
+  ctx: Context,
+  reference: Reference,
+  platform: Platform,
+): Promise<ResolvedImage> {
+  const top = await fetchManifest(ctx, reference);
+  let image: FetchedManifest & { manifest: ImageManifest };
+  let chosen: Platform | null = null;
+  let platforms: string[] = [];
+
+  if (top.manifest.kind === 'index') {
+    platforms = availablePlatforms(top.manifest.manifests);
+    const entry = choosePlatform(top.manifest.manifests, platform);
+    if (entry === null) {
+      throw fail.manifestUnknown(
+        `${formatPlatform(platform)} is not a platform of this image; it has: ` +
+          (platforms.join(', ') || 'none'),
+        { platforms },
+      );
+    }
+    image = await platformManifest(ctx, clientFor(ctx, reference), entry);
+    chosen = entry.platform ?? null;
+  } else {
+    image = top as FetchedManifest & { manifest: ImageManifest };
+  }
+
+  await recordBlobs(ctx, reference, image.manifest);
+  return {
+    reference,
+    imageDigest: top.digest,
+    imageMediaType: top.mediaType,
+    manifestDigest: image.digest,
+    manifestMediaType: image.mediaType,
+    platform: chosen,
+    platforms,
+    config: image.manifest.config,
+    layers: image.manifest.layers,
+  };
+}
+
+async function platformManifest(
+  ctx: Context,
+  client: RegistryClient,
+  entry: Descriptor,
+): Promise<FetchedManifest & { manifest: ImageManifest }> {
+  const fetched = await manifestByDigest(ctx, client, entry.digest);
+  if (fetched.bytes.byteLength !== entry.size) {
+    throw fail.manifestInvalid(
+      `manifest ${entry.digest} is ${fetched.bytes.byteLength} bytes; its index says ${entry.size}`,
+    );
+  }
+  if (fetched.manifest.kind !== 'image') {
+    throw fail.manifestInvalid(`index entry ${entry.digest} is not an image manifest`);
+  }
+  return fetched as FetchedManifest & { manifest: ImageManifest };
+}
+
+async function manifestByDigest(
+  ctx: Context,
+  client: RegistryClient,
+  digest: Digest,
+): Promise<FetchedManifest> {
+  const stored = await ctx.store.manifest(digest);
+  if (stored !== null) {
+    ctx.log.set({ cache: 'hit' });
+    return withParsed(digest, stored.bytes, stored.mediaType);
+  }
+
+  ctx.log.set({ cache: 'miss' });
+  const fetched = await manifestFromUpstream(client, digest, digest);
+  await ctx.store.putManifest(digest, fetched);
+  return fetched;
+}
+
+/** GETs a manifest and proves its bytes: against the digest asked for, or the one announced. */
+async function manifestFromUpstream(
+  client: RegistryClient,
+  reference: string,
+  expected: Digest | null,
+): Promise<FetchedManifest> {
+  const response = await client.send({ method: 'GET', kind: 'manifests', reference, accept: MANIFEST_ACCEPT });
+  const bytes = await readLimited(response, MAX_MANIFEST_BYTES);
+  const digest = digestOfBytes(bytes);
+
+  const announced = response.headers.get('Docker-Content-Digest');
+  const claimed = expected ?? (announced !== null && isDigest(announced) ? announced : null);
+  if (claimed !== null && claimed !== digest) {
+    throw fail.manifestInvalid(
+      `registry ${client.registry.name} sent manifest bytes hashing to ${digest} for ${claimed}`,
+    );
+  }
+
+  return withParsed(digest, bytes, normalizeMediaType(response.headers.get('Content-Type')));
+}
+
+function withParsed(digest: Digest, bytes: Uint8Array, contentType: string): FetchedManifest {
+  const manifest = parseManifest(bytes, contentType);
+  return { digest, bytes, mediaType: manifest.mediaType, manifest };
+}
+
+/** Writes KV records for the config and layers unless the config's record already exists. */
+async function recordBlobs(ctx: Context, reference: Reference, manifest: ImageManifest) {
+  if ((await ctx.store.blobRecord(manifest.config.digest)) !== null) return;
+
+  const records = [manifest.config, ...manifest.layers].map(
+    (descriptor): BlobRecord => ({
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mediaType: descriptor.mediaType,
+      ...nixHashes(descriptor.digest),
+      registry: reference.registry,
+      repository: reference.repository,
+      anonymous: ctx.credentials === undefined,
+    }),
+  );
+  // The layers' records first: a present config record means the whole set is written.
+  await Promise.all(records.slice(1).map((record) => ctx.store.putBlobRecord(record)));
+  await ctx.store.putBlobRecord(records[0]!);
+}
+
+async function readLimited(response: Response, limit: number): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('Content-Length') ?? '0');
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw tooLarge(limit);
+  }
+
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = response.body?.getReader();
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge(limit: number): EdgeError {
+  return fail.manifestInvalid(`manifest is larger than ${limit} bytes`);
+}

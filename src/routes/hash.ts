@@ -1,0 +1,99 @@
+/**
+ * The hash-lookup API for scripts: `GET /hash/<reference>` (JSON for a whole image) and
+ * `GET /hash/sha256:<hex>` (one blob; `?format=nix32|sri` for one line of text).
+ */
+import { Hono } from 'hono';
+import { parseDigest } from '../digest';
+import { fail } from '../errors';
+import { blobUrl } from '../nix/expression';
+import { nixHashes } from '../nix/hashes';
+import { formatReference } from '../reference';
+import type { Descriptor } from '../registry/manifest';
+import { formatPlatform, nixSystem } from '../registry/platform';
+import { type ResolvedImage, resolveImage } from '../resolve';
+import type { AppEnv } from './context';
+import { choiceParam, pathAfter, platformParam, publicOrigin, referenceAfter } from './params';
+
+/** Routes for hash lookups. */
+export const hashRoutes = new Hono<AppEnv>();
+
+hashRoutes.get('/hash/*', async (c) => {
+  const url = new URL(c.req.url);
+  const path = pathAfter(url, '/hash/');
+  return path.startsWith('sha256:') ? await blobHashes(c.get('ctx'), url, path) : await imageHashes(c.get('ctx'), url);
+});
+
+type Ctx = AppEnv['Variables']['ctx'];
+
+async function imageHashes(ctx: Ctx, url: URL): Promise<Response> {
+  const reference = referenceAfter(url, '/hash/', ctx.config);
+  const platform = platformParam(url, ctx.config);
+  ctx.log.set({ reference: formatReference(reference) });
+
+  const image = await resolveImage(ctx, reference, platform);
+  ctx.log.set({ digest: image.manifestDigest, outcome: 'rendered' });
+  return Response.json(imageDocument(image, publicOrigin(url, ctx.config)));
+}
+
+/** The JSON document for an image: both digests, the platform, and every blob's hashes. */
+function imageDocument(image: ResolvedImage, origin: string) {
+  const blob = (descriptor: Descriptor) => {
+    const hashes = nixHashes(descriptor.digest);
+    return {
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mediaType: descriptor.mediaType,
+      sha256: hashes.nix32,
+      hash: hashes.sri,
+      url: blobUrl(origin, image.reference, descriptor.digest),
+    };
+  };
+  const { reference } = image;
+
+  return {
+    reference: formatReference(reference),
+    registry: reference.registry,
+    repository: reference.repository,
+    tag: reference.tag,
+    pinned: reference.digest === null ? 'tag' : 'digest',
+    imageDigest: image.imageDigest,
+    imageMediaType: image.imageMediaType,
+    manifestDigest: image.manifestDigest,
+    manifestMediaType: image.manifestMediaType,
+    platform: image.platform === null ? null : formatPlatform(image.platform),
+    nixSystem: image.platform === null ? null : nixSystem(image.platform),
+    platforms: image.platforms,
+    config: blob(image.config),
+    layers: image.layers.map(blob),
+  };
+}
+
+async function blobHashes(ctx: Ctx, url: URL, path: string): Promise<Response> {
+  const digest = parseDigest(path);
+  const format = choiceParam(url, 'format', ['json', 'nix32', 'sri'] as const);
+  ctx.log.set({ digest });
+
+  const record = await ctx.store.blobRecord(digest);
+  if (record === null) {
+    throw fail.blobUnknown(`blob ${digest} has not appeared in any manifest this edge resolved`);
+  }
+  ctx.log.set({ outcome: 'rendered' });
+
+  if (format === 'nix32') return textLine(record.nix32);
+  if (format === 'sri') return textLine(record.sri);
+
+  const cached = (await ctx.store.blobHead(digest, record.size)) !== null;
+  return Response.json({
+    digest,
+    size: record.size,
+    mediaType: record.mediaType,
+    sha256: record.nix32,
+    hash: record.sri,
+    cached,
+    url: blobUrl(publicOrigin(url, ctx.config), record, digest),
+  });
+}
+
+function textLine(value: string): Response {
+  return new Response(`${value}\n`, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+}

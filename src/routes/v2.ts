@@ -1,0 +1,79 @@
+/**
+ * The read-only OCI distribution API: `/v2/<registry>/<repository>/manifests|blobs/<ref>`,
+ * and the mirror form `/v2/<repository>/...` whose registry is `?ns=` or the default. The
+ * bytes are always exactly upstream's, with our own verified `Docker-Content-Digest`.
+ */
+import { Hono } from 'hono';
+import { openBlob } from '../blobs/pull';
+import type { Config } from '../config';
+import { type Digest, parseDigest } from '../digest';
+import { fail } from '../errors';
+import { parseReference, type Reference } from '../reference';
+import { fetchManifest } from '../resolve';
+import type { AppEnv } from './context';
+
+/** What a `/v2/...` path names. */
+export interface V2Target {
+  reference: Reference;
+  kind: 'manifests' | 'blobs';
+}
+
+const V2_PATH = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/;
+
+/** Parses a `/v2/` path (after the base) into a reference, or throws `NAME_INVALID`. */
+export function parseV2Path(path: string, ns: string | undefined, config: Config): V2Target {
+  const match = V2_PATH.exec(path);
+  if (match === null) {
+    throw fail.nameInvalid(
+      `'${path}' is not /v2/<registry>/<repository>/manifests|blobs/<tag or digest>`,
+    );
+  }
+  const [, name, kind, target] = match as unknown as [string, string, V2Target['kind'], string];
+
+  const firstComponent = name.split('/', 1)[0]!;
+  const hasRegistry = /[.:]/.test(firstComponent) || firstComponent === 'localhost';
+  const registry = hasRegistry ? '' : `${ns?.toLowerCase() ?? config.defaultRegistry}/`;
+  const separator = target.startsWith('sha256:') || target.includes(':') ? '@' : ':';
+  if (kind === 'blobs') parseDigest(target);
+
+  const reference = parseReference(`${registry}${name}${separator}${target}`, config.defaultRegistry);
+  return { reference, kind };
+}
+
+/** Routes for the OCI pull API. */
+export const v2 = new Hono<AppEnv>();
+
+v2.get('/v2/', (c) => c.json({}));
+
+v2.get('/v2/*', async (c) => {
+  const ctx = c.get('ctx');
+  const url = new URL(c.req.url);
+  const { reference, kind } = parseV2Path(url.pathname, url.searchParams.get('ns') ?? undefined, ctx.config);
+  ctx.log.set({ reference: `${reference.registry}/${reference.repository}` });
+  const isHead = c.req.method === 'HEAD';
+
+  if (kind === 'manifests') {
+    const manifest = await fetchManifest(ctx, reference);
+    ctx.log.set({ digest: manifest.digest, outcome: 'rendered' });
+    return new Response(isHead ? null : manifest.bytes, {
+      headers: {
+        'Content-Type': manifest.mediaType,
+        'Content-Length': String(manifest.bytes.byteLength),
+        'Docker-Content-Digest': manifest.digest,
+        ETag: `"${manifest.digest}"`,
+      },
+    });
+  }
+
+  const digest = reference.digest as Digest;
+  ctx.log.set({ digest });
+  const blob = await openBlob(ctx, reference, digest, !isHead);
+  const headers = new Headers({
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest,
+    ETag: `"${digest}"`,
+    'Cache-Control': 'public, max-age=31536000, immutable',
+  });
+  if (blob.size !== null) headers.set('Content-Length', String(blob.size));
+  return new Response(blob.body, { headers });
+});
