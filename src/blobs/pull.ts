@@ -69,8 +69,24 @@ export async function openBlob(
     ),
   );
   ctx.log.set({ bytes: size });
-  const body = verifiedStream(response.body, digest, size, writer);
+  const body = withLength(verifiedStream(response.body, digest, size, writer), size, digest);
   return { size, mediaType, source: 'upstream', body };
+}
+
+/**
+ * The same bytes with a length workerd knows, so the caller gets `Content-Length` (a plain
+ * JS stream would go out chunked) and a stream that fails part-way is visibly short.
+ */
+function withLength(
+  stream: ReadableStream<Uint8Array>,
+  size: number,
+  digest: Digest,
+): ReadableStream<Uint8Array> {
+  const fixed = new FixedLengthStream(size);
+  stream.pipeTo(fixed.writable).catch((error: unknown) => {
+    logEvent('warn', 'blob-stream-failed', { digest, reason: String(error) });
+  });
+  return fixed.readable;
 }
 
 /** The blob's length: upstream's Content-Length, which must agree with the manifest's size. */

@@ -34,8 +34,12 @@ export interface VerifiedSink {
 /**
  * A stream that yields `source`'s bytes, failing instead of ending if they do not hash to
  * `expected` or their count differs from `size` (when known). Each chunk is handed to the
- * hasher and to `sink` before it is handed to the caller, and the next upstream read waits for
- * the caller to ask: backpressure holds on both sides and nothing buffers the blob.
+ * hasher and to `sink` before it is handed on, and the next upstream read waits for the
+ * caller to ask: backpressure holds on both sides and nothing buffers the blob.
+ *
+ * The last chunk is held back until the digest is proven. Without that, a caller that counts
+ * bytes against Content-Length would already hold a complete-looking (corrupt) body when the
+ * stream fails, and could not tell it from a good one.
  */
 export function verifiedStream(
   source: ReadableStream<Uint8Array>,
@@ -48,6 +52,7 @@ export function verifiedStream(
   const hash = hasher.getWriter();
   const cache = sink?.writable.getWriter();
   let received = 0;
+  let held: Uint8Array | null = null;
 
   const abandon = async (reason: unknown) => {
     await Promise.allSettled([reader.cancel(reason), hash.abort(reason), cache?.abort(reason)]);
@@ -60,6 +65,7 @@ export function verifiedStream(
       throw new VerificationError(expected, size, actual, received);
     }
     await cache?.close();
+    if (held !== null) controller.enqueue(held);
     controller.close();
   };
 
@@ -67,15 +73,22 @@ export function verifiedStream(
     {
       async pull(controller) {
         try {
-          const { done, value } = await reader.read();
-          if (done) return await finish(controller);
+          // Read until there is a chunk to hand on, or the end: an empty read hands nothing.
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return await finish(controller);
+            if (value.byteLength === 0) continue;
 
-          received += value.byteLength;
-          if (size !== null && received > size) {
-            throw new VerificationError(expected, size, null, received);
+            received += value.byteLength;
+            if (size !== null && received > size) {
+              throw new VerificationError(expected, size, null, received);
+            }
+            await Promise.all([hash.write(value), cache?.write(value)]);
+
+            const previous = held;
+            held = value;
+            if (previous !== null) return controller.enqueue(previous);
           }
-          await Promise.all([hash.write(value), cache?.write(value)]);
-          controller.enqueue(value);
         } catch (error) {
           await abandon(error);
           controller.error(error);
@@ -88,4 +101,3 @@ export function verifiedStream(
     { highWaterMark: 0 },
   );
 }
-

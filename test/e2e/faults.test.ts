@@ -1,0 +1,125 @@
+/**
+ * Invariant 1 under a misbehaving upstream: a flipped byte or a cut stream fails the caller's
+ * download (it never ends cleanly), leaves nothing in R2 or KV, and once upstream is healthy
+ * the same request succeeds.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuiltBlob } from '../harness/blob';
+import { startEdge, type StartedEdge } from '../harness/edge';
+import { startFaultProxy, type Fault, type FaultProxy } from '../harness/fault-proxy';
+import { type FixtureImage, pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import { startRegistry, type StartedRegistry } from '../harness/registry';
+
+let registry: StartedRegistry;
+let proxy: FaultProxy;
+let fixtures: StandardFixtures;
+let edge: StartedEdge;
+
+beforeAll(async () => {
+  registry = await startRegistry({ auth: 'none' });
+  fixtures = await pushStandardFixtures(registry, { bigLayerBytes: 8 * 1024 * 1024 });
+  proxy = await startFaultProxy(registry.url);
+  edge = await startEdge({ registries: [`http://${proxy.host}`] });
+});
+
+afterAll(async () => {
+  await edge?.stop({ keepState: false });
+  await proxy?.stop();
+  await registry?.stop();
+  await fixtures?.cleanup();
+});
+
+/** The largest layer of a fixture, many chunks long. */
+function largestLayer(fixture: FixtureImage): BuiltBlob {
+  const layers = fixture.manifests[0]!.layers;
+  return [...layers].sort((a, b) => b.size - a.size)[0]!;
+}
+
+function blobUrl(blob: BuiltBlob, repository = fixtures.dockerV2.repository): string {
+  return `${edge.url}/v2/${proxy.host}/${repository}/blobs/${blob.digest}`;
+}
+
+/** Downloads the whole body; resolves with its bytes or rejects when the stream fails. */
+async function download(url: string): Promise<{ status: number; bytes: Buffer }> {
+  const response = await fetch(url);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  return { status: response.status, bytes };
+}
+
+/** Proves nothing is cached: with upstream answering 503, the edge has nothing to serve. */
+async function expectNothingCached(url: string): Promise<void> {
+  proxy.set({ kind: 'status', status: 503, body: '{"errors":[]}' });
+  try {
+    const response = await fetch(url);
+    const body = (await response.json()) as { errors: { code: string }[] };
+    expect(response.status).toBe(503);
+    expect(body.errors[0]?.code).toBe('UNAVAILABLE');
+  } finally {
+    proxy.set(null);
+  }
+}
+
+// Each fault gets its own image: a blob that one case left cached would hide the next.
+const FAULTS: {
+  name: string;
+  fixture: () => FixtureImage;
+  fault: (blob: BuiltBlob) => Fault;
+}[] = [
+  {
+    name: 'one flipped byte',
+    fixture: () => fixtures.dockerV2,
+    fault: (blob) => ({ kind: 'flip', digest: blob.digest }),
+  },
+  {
+    name: 'a stream cut halfway',
+    fixture: () => fixtures.big!,
+    fault: (blob) => ({ kind: 'cut', digest: blob.digest, afterBytes: Math.floor(blob.size / 2) }),
+  },
+];
+
+describe.each(FAULTS)('an upstream sending $name', ({ fixture, fault }) => {
+  it('fails a blob the edge knows from a manifest, caches nothing, then recovers', async () => {
+    const image = fixture();
+    const resolved = await fetch(`${edge.url}/hash/${proxy.host}/${image.repository}:1.0`);
+    expect(resolved.status).toBe(200);
+    const blob = largestLayer(image);
+    const url = blobUrl(blob, image.repository);
+
+    proxy.set(fault(blob));
+    await expect(download(url)).rejects.toThrow();
+    proxy.set(null);
+
+    const record = await fetch(`${edge.url}/hash/${blob.digest}`);
+    expect(await record.json()).toMatchObject({ digest: blob.digest, size: blob.size, cached: false });
+    await expectNothingCached(url);
+
+    const healthy = await download(url);
+    expect(healthy.status).toBe(200);
+    expect(sha256Hex(healthy.bytes)).toBe(blob.digest.slice('sha256:'.length));
+    const after = await fetch(`${edge.url}/hash/${blob.digest}`);
+    expect(await after.json()).toMatchObject({ cached: true });
+  });
+});
+
+it('a corrupt blob fetched without any manifest leaves no KV record and no R2 object', async () => {
+  const blob = fixtures.list.manifests[1]!.layers[0]!;
+  const url = blobUrl(blob, fixtures.list.repository);
+
+  proxy.set({ kind: 'flip', digest: blob.digest });
+  await expect(download(url)).rejects.toThrow();
+  proxy.set(null);
+
+  const record = await fetch(`${edge.url}/hash/${blob.digest}`);
+  expect(record.status).toBe(404);
+  expect(await record.json()).toMatchObject({ errors: [{ code: 'BLOB_UNKNOWN' }] });
+  await expectNothingCached(url);
+
+  const healthy = await download(url);
+  expect(healthy.status).toBe(200);
+  expect(sha256Hex(healthy.bytes)).toBe(blob.digest.slice('sha256:'.length));
+});
+
+function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import { startDaemon } from './daemon';
+import { freePort } from './ports';
+import { makeTempDir, removeTempDir } from './temp';
+
+/** A hocker-edge worker running in workerd, started exactly as `npm start` starts it. */
+export interface StartedEdge {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** Where its local KV and R2 live. */
+  stateDir: string;
+  /** Everything the worker and wrangler printed so far (the request log lines among it). */
+  output(): string;
+  /** Stops the worker; its state stays until `stop({ keepState: false })`. */
+  stop(options?: { keepState?: boolean }): Promise<void>;
+}
+
+/** Options for `startEdge`. */
+export interface EdgeOptions {
+  /** The `REGISTRIES` entries, e.g. `http://127.0.0.1:5000`. */
+  registries: string[];
+  /** Other vars, as `--var KEY:VALUE`. */
+  vars?: Record<string, string>;
+  /** Reuse a state directory (to see what a previous edge stored). */
+  stateDir?: string;
+}
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts `node scripts/start.mjs` (what `npm start` runs) on a free port with its own state
+ * directory, and resolves once it says it is ready.
+ */
+export async function startEdge(options: EdgeOptions): Promise<StartedEdge> {
+  const port = await freePort();
+  const stateDir = options.stateDir ?? (await makeTempDir('edge-state'));
+  const vars = { REGISTRIES: options.registries.join(','), ...options.vars };
+  const args = [
+    join(ROOT, 'scripts/start.mjs'),
+    '--port',
+    String(port),
+    '--persist-to',
+    stateDir,
+    ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
+  ];
+
+  const daemon = startDaemon(process.execPath, args, ROOT);
+  const stop = async ({ keepState = true } = {}) => {
+    await daemon.stop(10_000);
+    if (!keepState) await removeTempDir(stateDir);
+  };
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!daemon.output().includes('hocker-edge ready on')) {
+    if (daemon.exited() || Date.now() > deadline) {
+      await stop();
+      throw new Error(`hocker-edge did not start:\n${daemon.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  return { url: `http://127.0.0.1:${port}`, stateDir, output: daemon.output, stop };
+}
