@@ -48,7 +48,11 @@ export async function startRegistry(opts: RegistryOptions): Promise<StartedRegis
   const url = `http://127.0.0.1:${port}`;
   let tokenServer: TokenServer | undefined;
   let daemon: Daemon | undefined;
+  let stopped = false;
+  // Idempotent: a test may stop its registry on purpose before afterAll stops it again.
   const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
     await daemon?.stop();
     await tokenServer?.stop();
     await removeTempDir(dir);
