@@ -1,0 +1,132 @@
+/**
+ * The OCI pull API: manifests and blobs exactly as upstream served them, with our own
+ * verified headers, on GET and HEAD, by tag and by digest, in the registry-in-path form and
+ * the mirror form (`?ns=`); and the token dance behind it, done once per scope.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEdge, type StartedEdge } from '../harness/edge';
+import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
+import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import { startRegistry, type StartedRegistry } from '../harness/registry';
+
+let registry: StartedRegistry;
+let proxy: FaultProxy;
+let fixtures: StandardFixtures;
+let edge: StartedEdge;
+
+beforeAll(async () => {
+  registry = await startRegistry({ auth: 'token' });
+  fixtures = await pushStandardFixtures(registry);
+  proxy = await startFaultProxy(registry.url);
+  edge = await startEdge({ registries: [`http://${proxy.host}`] });
+});
+
+afterAll(async () => {
+  await edge?.stop({ keepState: false });
+  await proxy?.stop();
+  await registry?.stop();
+  await fixtures?.cleanup();
+});
+
+const tokenRequests = () => registry.tokenServer!.requests;
+
+describe('manifests', () => {
+  const forms = () => {
+    const { repository, top } = fixtures.index;
+    return [
+      ['by tag', `/v2/${proxy.host}/${repository}/manifests/1.0`],
+      ['by digest', `/v2/${proxy.host}/${repository}/manifests/${top.digest}`],
+      ['as a mirror with ?ns=', `/v2/${repository}/manifests/1.0?ns=${proxy.host}`],
+    ] as const;
+  };
+
+  it('GET and HEAD answer upstream bytes with their type, length and digest', async () => {
+    const { top } = fixtures.index;
+    for (const [form, path] of forms()) {
+      const get = await fetch(`${edge.url}${path}`);
+      const bytes = Buffer.from(await get.arrayBuffer());
+      expect(get.status, form).toBe(200);
+      expect(bytes.equals(Buffer.from(top.bytes)), form).toBe(true);
+
+      const head = await fetch(`${edge.url}${path}`, { method: 'HEAD' });
+      expect(head.status, form).toBe(200);
+      for (const response of [get, head]) {
+        expect(response.headers.get('Content-Type'), form).toBe(top.mediaType);
+        expect(response.headers.get('Content-Length'), form).toBe(String(top.size));
+        expect(response.headers.get('Docker-Content-Digest'), form).toBe(top.digest);
+      }
+    }
+  });
+});
+
+describe('blobs', () => {
+  it('GET and HEAD answer the exact bytes with length and digest, cold and cached', async () => {
+    const blob = fixtures.oci.manifests[0]!.layers[0]!;
+    const path = `/v2/${proxy.host}/${fixtures.oci.repository}/blobs/${blob.digest}`;
+
+    for (const round of ['cold', 'cached']) {
+      const head = await fetch(`${edge.url}${path}`, { method: 'HEAD' });
+      const get = await fetch(`${edge.url}${path}`);
+      const bytes = Buffer.from(await get.arrayBuffer());
+
+      expect(get.status, round).toBe(200);
+      expect(bytes.equals(Buffer.from(blob.bytes!)), round).toBe(true);
+      for (const response of [head, get]) {
+        expect(response.status, round).toBe(200);
+        expect(response.headers.get('Content-Length'), round).toBe(String(blob.size));
+        expect(response.headers.get('Docker-Content-Digest'), round).toBe(blob.digest);
+      }
+    }
+    const blobGets = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes(blob.digest));
+    expect(blobGets).toHaveLength(1);
+  });
+});
+
+describe('upstream tokens', () => {
+  it('asks the realm once per repository scope, anonymously, with the challenge service', async () => {
+    const repository = fixtures.list.repository;
+    const image = fixtures.list.manifests[0]!;
+    const before = tokenRequests().length;
+
+    expect((await fetch(`${edge.url}/hash/${proxy.host}/${repository}:1.0`)).status).toBe(200);
+    for (const blob of [image.config, ...image.layers]) {
+      const response = await fetch(`${edge.url}/v2/${proxy.host}/${repository}/blobs/${blob.digest}`);
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+    }
+
+    const made = tokenRequests().slice(before);
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatchObject({
+      scope: `repository:${repository}:pull`,
+      service: registry.tokenServer!.service,
+      user: null,
+      status: 200,
+    });
+  });
+
+  it('renews a token the registry stops accepting, once, and carries on', async () => {
+    const repository = fixtures.list.repository;
+    const blob = fixtures.list.manifests[1]!.layers[0]!;
+    const server = registry.tokenServer!;
+    const challenge =
+      `Bearer realm="${server.realm}",service="${server.service}",` +
+      `scope="repository:${repository}:pull",error="invalid_token"`;
+    const before = tokenRequests().length;
+
+    proxy.set({
+      kind: 'status',
+      status: 401,
+      headers: { 'WWW-Authenticate': challenge },
+      body: '{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}',
+      match: /\/blobs\//,
+      times: 1,
+    });
+    const response = await fetch(`${edge.url}/v2/${proxy.host}/${repository}/blobs/${blob.digest}`);
+    const bytes = Buffer.from(await response.arrayBuffer());
+
+    expect(response.status).toBe(200);
+    expect(bytes.equals(Buffer.from(blob.bytes!))).toBe(true);
+    expect(tokenRequests().length - before).toBe(1);
+  });
+});
