@@ -130,3 +130,45 @@ describe('upstream tokens', () => {
     expect(tokenRequests().length - before).toBe(1);
   });
 });
+
+describe('upstream trouble', () => {
+  const ROWS = [
+    {
+      name: '429 with Retry-After',
+      status: 429,
+      headers: { 'Retry-After': '30', 'RateLimit-Remaining': '0;w=21600' },
+      body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit"}]}',
+      want: { status: 429, code: 'TOOMANYREQUESTS', retryAfter: '30' },
+    },
+    {
+      name: '503 with Retry-After',
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      body: 'maintenance',
+      want: { status: 503, code: 'UNAVAILABLE', retryAfter: '5' },
+    },
+    {
+      name: '500 with an HTML page',
+      status: 500,
+      headers: { 'Content-Type': 'text/html' },
+      body: '<html>oops</html>',
+      want: { status: 502, code: 'UNAVAILABLE', retryAfter: null },
+    },
+  ];
+
+  it.each(ROWS)('an upstream $name is passed on as $want.code', async (row) => {
+    const { repository } = fixtures.oci;
+    proxy.set({ kind: 'status', status: row.status, headers: row.headers, body: row.body });
+    try {
+      const response = await fetch(`${edge.url}/hash/${proxy.host}/${repository}:no-such-tag`);
+      const body = (await response.json()) as { errors: { code: string; message: string }[] };
+
+      expect(response.status).toBe(row.want.status);
+      expect(body.errors[0]!.code).toBe(row.want.code);
+      expect(body.errors[0]!.message).toContain(proxy.host);
+      expect(response.headers.get('Retry-After')).toBe(row.want.retryAfter);
+    } finally {
+      proxy.set(null);
+    }
+  });
+});
