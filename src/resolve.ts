@@ -80,10 +80,11 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
   const tag = reference.tag ?? 'latest';
   const name = repositoryName(reference);
   const known = await ctx.store.tag(name, tag);
-  const fresh = known !== null && Date.now() - known.confirmedAt < ctx.config.tagTtlSeconds * 1000;
-  if (fresh) {
-    const stored = await ctx.store.manifest(known.digest);
-    if (stored !== null) {
+  const stored = known === null ? null : await ctx.store.manifest(known.digest);
+  if (known !== null && stored !== null) {
+    const fresh = Date.now() - known.confirmedAt < ctx.config.tagTtlSeconds * 1000;
+    if (fresh || (await stillPointsAt(client, tag, known.digest))) {
+      if (!fresh) await ctx.store.putTag(name, tag, { ...known, confirmedAt: Date.now() });
       ctx.log.set({ cache: 'hit' });
       return withParsed(known.digest, stored.bytes, stored.mediaType);
     }
@@ -98,6 +99,27 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
     confirmedAt: Date.now(),
   });
   return fetched;
+}
+
+/**
+ * Revalidates a stale tag with HEAD, which registries such as Docker Hub do not count as a
+ * pull. Any doubt (HEAD refused, no digest header, another digest) answers false, and the
+ * caller GETs the tag instead.
+ */
+async function stillPointsAt(client: RegistryClient, tag: string, digest: Digest) {
+  try {
+    const response = await client.send({
+      method: 'HEAD',
+      kind: 'manifests',
+      reference: tag,
+      accept: MANIFEST_ACCEPT,
+    });
+    await response.body?.cancel();
+    return response.headers.get('Docker-Content-Digest') === digest;
+  } catch (error) {
+    if (error instanceof EdgeError && error.status < 500 && error.status !== 429) return false;
+    throw error;
+  }
 }
 
 /** Resolves a reference to one platform's image manifest and records its blobs in KV. */
