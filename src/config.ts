@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { EdgeError } from './errors';
+import { normaliseRegistry, upstreamHost } from './reference';
 import { parsePlatform, type Platform } from './registry/platform';
 
 /** The bindings and vars the worker is deployed with (see wrangler.toml). */
@@ -14,7 +15,7 @@ export interface Env {
   REGISTRIES?: string;
   DEFAULT_REGISTRY?: string;
   DEFAULT_PLATFORM?: string;
-  TAG_TTL_SECONDS?: string;
+  TAG_TTL_SECONDS?: string | number;
   PUBLIC_URL?: string;
 }
 
@@ -37,36 +38,60 @@ export interface Config {
   publicUrl: string | null;
 }
 
-// Docker Hub is named docker.io in references but serves its API from another host.
-const API_HOSTS: Record<string, string> = { 'docker.io': 'registry-1.docker.io' };
-
-const HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
-
 const registryEntry = z
   .string()
   .trim()
-  .toLowerCase()
   .transform((entry, ctx): AllowedRegistry | typeof z.NEVER => {
-    const insecure = entry.startsWith('http://');
-    const name = entry.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-    if (!HOST.test(name)) {
+    const insecure = /^http:\/\//i.test(entry);
+    const bare = entry.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
+    try {
+      // The same rules as references, so that every entry can match one.
+      const name = normaliseRegistry(bare);
+      return { name, origin: `${insecure ? 'http' : 'https'}://${upstreamHost(name)}`, insecure };
+    } catch {
       ctx.addIssue({ code: 'custom', message: `'${entry}' is not host[:port]` });
       return z.NEVER;
     }
-    const host = API_HOSTS[name] ?? name;
-    return { name, origin: `${insecure ? 'http' : 'https'}://${host}`, insecure };
   });
+
+const registryName = z
+  .string()
+  .trim()
+  .transform((name, ctx) => {
+    try {
+      return normaliseRegistry(name);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `'${name}' is not a registry host[:port]` });
+      return z.NEVER;
+    }
+  });
+
+const platform = z.string().transform((value, ctx): Platform | typeof z.NEVER => {
+  try {
+    return parsePlatform(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `'${value}' is not a platform` });
+    return z.NEVER;
+  }
+});
 
 const envSchema = z.object({
   REGISTRIES: z
     .string({ error: 'REGISTRIES is not set: list the registry hosts the edge may contact' })
     .transform((list) => list.split(',').filter((entry) => entry.trim() !== ''))
     .pipe(z.array(registryEntry).min(1, 'REGISTRIES lists no registry')),
-  DEFAULT_REGISTRY: z.string().trim().toLowerCase().default('docker.io'),
-  DEFAULT_PLATFORM: z.string().trim().default('linux/amd64'),
-  TAG_TTL_SECONDS: z.coerce.number().int().min(0).max(31_536_000).default(300),
+  DEFAULT_REGISTRY: registryName.default('docker.io'),
+  DEFAULT_PLATFORM: platform.default(parsePlatform('linux/amd64')),
+  // A TOML number arrives as a number, a `--var` as a string; both must be whole seconds.
+  TAG_TTL_SECONDS: z
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
+      error: 'TAG_TTL_SECONDS must be a whole number of seconds',
+    })
+    .pipe(z.number().int().min(0).max(31_536_000))
+    .default(300),
   PUBLIC_URL: z
-    .url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) origin' })
+    .url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' })
+    .refine((url) => !/[?#]/.test(url), 'PUBLIC_URL takes no query or fragment')
     .transform((url) => url.replace(/\/+$/, ''))
     .optional(),
 });
@@ -80,18 +105,10 @@ export function parseConfig(env: Env): Config {
   }
 
   const vars = parsed.data;
-  const registries = new Map(vars.REGISTRIES.map((registry) => [registry.name, registry]));
-  let defaultPlatform: Platform;
-  try {
-    defaultPlatform = parsePlatform(vars.DEFAULT_PLATFORM);
-  } catch {
-    throw configError([`DEFAULT_PLATFORM: '${vars.DEFAULT_PLATFORM}' is not a platform`]);
-  }
-
   return {
-    registries,
+    registries: new Map(vars.REGISTRIES.map((registry) => [registry.name, registry])),
     defaultRegistry: vars.DEFAULT_REGISTRY,
-    defaultPlatform,
+    defaultPlatform: vars.DEFAULT_PLATFORM,
     tagTtlSeconds: vars.TAG_TTL_SECONDS,
     publicUrl: vars.PUBLIC_URL ?? null,
   };

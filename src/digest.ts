@@ -20,8 +20,9 @@ export function isDigest(value: string): value is Digest {
 export function parseDigest(value: string): Digest {
   if (isDigest(value)) return value;
 
-  const algorithm = value.split(':', 1)[0] ?? '';
-  if (value.includes(':') && algorithm !== 'sha256') {
+  // Only a well-formed algorithm of the OCI grammar is "unsupported"; the rest is malformed.
+  const algorithm = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):[a-zA-Z0-9=_-]+$/.exec(value)?.[1];
+  if (algorithm !== undefined && algorithm !== 'sha256') {
     throw fail.unsupported(`digest algorithm '${algorithm}' is not supported; use sha256`);
   }
   throw fail.digestInvalid(`'${value}' is not a digest of the form sha256:<64 lowercase hex>`);

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { Store } from './blobs/store';
+import { callerCredentials, EDGE_CHALLENGE } from './caller';
 import { type Config, type Env, parseConfig } from './config';
 import { EdgeError } from './errors';
 import { logEvent, RequestLog } from './log';
@@ -43,8 +44,10 @@ app.use(async (c, next) => {
       config,
       store: new Store(c.env.RECORDS, c.env.BLOBS),
       log,
+      credentials: callerCredentials(c.req.header('Authorization')),
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     });
+    log.set({ authenticated: c.get('ctx').credentials !== undefined });
     await next();
   } finally {
     log.finish(c.req.method, new URL(c.req.url).pathname, c.res.status);
@@ -84,7 +87,12 @@ function asEdgeError(error: unknown): EdgeError {
 }
 
 function errorResponse(error: EdgeError): Response {
-  return Response.json(error.toBody(), { status: error.status, headers: error.headers });
+  const headers = new Headers(error.headers);
+  // Every 401 challenges the caller, so clients such as skopeo offer what they hold.
+  if (error.status === 401 && !headers.has('WWW-Authenticate')) {
+    headers.set('WWW-Authenticate', EDGE_CHALLENGE);
+  }
+  return Response.json(error.toBody(), { status: error.status, headers });
 }
 
 function stackOf(error: unknown): string | undefined {

@@ -152,8 +152,12 @@ function isRegistryComponent(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost';
 }
 
-// Hosts are case-insensitive, so they are lowercased to keep one cache key per registry.
-function normaliseRegistry(registry: string): string {
+/**
+ * A registry name as references write it, validated and normalised: lower case (hosts are
+ * case-insensitive, and one registry must have one cache key), Docker Hub's aliases folded
+ * into `docker.io`. Throws `NAME_INVALID` for a bad host or port.
+ */
+export function normaliseRegistry(registry: string): string {
   const { host, port } = splitHostPort(registry);
   if (!DOMAIN_NAME.test(host) && !IPV6.test(host)) {
     throw fail.nameInvalid(`registry host '${host}' is not a valid host name or address`);

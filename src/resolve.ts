@@ -3,7 +3,7 @@
  * (R2, else upstream, verified and stored), and for a list or index the chosen platform's
  * manifest. Digest references never need upstream once their manifest is stored.
  */
-import type { BlobRecord, Store } from './blobs/store';
+import type { BlobRecord, Store, StoredManifest } from './blobs/store';
 import { allowedRegistry, type Config } from './config';
 import { type Digest, digestOfBytes, isDigest } from './digest';
 import { EdgeError, fail } from './errors';
@@ -44,6 +44,8 @@ export interface FetchedManifest {
   bytes: Uint8Array;
   mediaType: string;
   manifest: Manifest;
+  /** False when upstream answered only with the caller's credentials. */
+  anonymous: boolean;
 }
 
 /** An image resolved to one platform's manifest. */
@@ -75,7 +77,7 @@ export function clientFor(ctx: Context, reference: Reference): RegistryClient {
  */
 export async function fetchManifest(ctx: Context, reference: Reference): Promise<FetchedManifest> {
   const client = clientFor(ctx, reference);
-  if (reference.digest !== null) return await manifestByDigest(ctx, client, reference.digest);
+  if (reference.digest !== null) return await manifestByDigest(ctx, reference, client, reference.digest);
 
   const tag = reference.tag ?? 'latest';
   const name = repositoryName(reference);
@@ -83,10 +85,12 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
   const stored = known === null ? null : await ctx.store.manifest(known.digest);
   if (known !== null && stored !== null) {
     const fresh = Date.now() - known.confirmedAt < ctx.config.tagTtlSeconds * 1000;
+    // A stale tag is revalidated upstream, which also checks a credentialed caller's access.
+    if (fresh && !known.anonymous) await ensureAccess(ctx, reference, 'manifests', tag);
     if (fresh || (await stillPointsAt(client, tag, known.digest))) {
       if (!fresh) await ctx.store.putTag(name, tag, { ...known, confirmedAt: Date.now() });
       ctx.log.set({ cache: 'hit' });
-      return withParsed(known.digest, stored.bytes, stored.mediaType);
+      return withParsed(known.digest, stored);
     }
   }
 
@@ -97,8 +101,34 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
     digest: fetched.digest,
     mediaType: fetched.mediaType,
     confirmedAt: Date.now(),
+    anonymous: fetched.anonymous,
   });
   return fetched;
+}
+
+/**
+ * Before bytes first fetched with credentials are served from the cache: the caller must
+ * present credentials that the registry accepts for this repository (a HEAD proves it).
+ */
+export async function ensureAccess(
+  ctx: Context,
+  reference: Reference,
+  kind: 'manifests' | 'blobs',
+  target: string,
+): Promise<void> {
+  if (ctx.credentials === undefined) {
+    throw fail.unauthorized(
+      `${repositoryName(reference)} is private: authenticate with credentials its registry accepts`,
+    );
+  }
+  const answer = await clientFor(ctx, reference).send({
+    method: 'HEAD',
+    kind,
+    reference: target,
+    accept: MANIFEST_ACCEPT,
+    redirects: 'report',
+  });
+  await answer.response.body?.cancel();
 }
 
 /**
@@ -108,7 +138,7 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
  */
 async function stillPointsAt(client: RegistryClient, tag: string, digest: Digest) {
   try {
-    const response = await client.send({
+    const { response } = await client.send({
       method: 'HEAD',
       kind: 'manifests',
       reference: tag,
@@ -143,13 +173,13 @@ export async function resolveImage(
         { platforms },
       );
     }
-    image = await platformManifest(ctx, clientFor(ctx, reference), entry);
+    image = await platformManifest(ctx, reference, entry);
     chosen = entry.platform ?? null;
   } else {
     image = top as FetchedManifest & { manifest: ImageManifest };
   }
 
-  await recordBlobs(ctx, reference, image.manifest);
+  await recordBlobs(ctx, reference, image.manifest, image.anonymous);
   return {
     reference,
     imageDigest: top.digest,
@@ -165,10 +195,10 @@ export async function resolveImage(
 
 async function platformManifest(
   ctx: Context,
-  client: RegistryClient,
+  reference: Reference,
   entry: Descriptor,
 ): Promise<FetchedManifest & { manifest: ImageManifest }> {
-  const fetched = await manifestByDigest(ctx, client, entry.digest);
+  const fetched = await manifestByDigest(ctx, reference, clientFor(ctx, reference), entry.digest);
   if (fetched.bytes.byteLength !== entry.size) {
     throw fail.manifestInvalid(
       `manifest ${entry.digest} is ${fetched.bytes.byteLength} bytes; its index says ${entry.size}`,
@@ -182,13 +212,15 @@ async function platformManifest(
 
 async function manifestByDigest(
   ctx: Context,
+  reference: Reference,
   client: RegistryClient,
   digest: Digest,
 ): Promise<FetchedManifest> {
   const stored = await ctx.store.manifest(digest);
   if (stored !== null) {
+    if (!stored.anonymous) await ensureAccess(ctx, reference, 'manifests', digest);
     ctx.log.set({ cache: 'hit' });
-    return withParsed(digest, stored.bytes, stored.mediaType);
+    return withParsed(digest, stored);
   }
 
   ctx.log.set({ cache: 'miss' });
@@ -203,7 +235,12 @@ async function manifestFromUpstream(
   reference: string,
   expected: Digest | null,
 ): Promise<FetchedManifest> {
-  const response = await client.send({ method: 'GET', kind: 'manifests', reference, accept: MANIFEST_ACCEPT });
+  const { response, credentialed } = await client.send({
+    method: 'GET',
+    kind: 'manifests',
+    reference,
+    accept: MANIFEST_ACCEPT,
+  });
   const bytes = await readLimited(response, MAX_MANIFEST_BYTES);
   const digest = digestOfBytes(bytes);
 
@@ -215,16 +252,22 @@ async function manifestFromUpstream(
     );
   }
 
-  return withParsed(digest, bytes, normalizeMediaType(response.headers.get('Content-Type')));
+  const mediaType = normalizeMediaType(response.headers.get('Content-Type'));
+  return withParsed(digest, { bytes, mediaType, anonymous: !credentialed });
 }
 
-function withParsed(digest: Digest, bytes: Uint8Array, contentType: string): FetchedManifest {
-  const manifest = parseManifest(bytes, contentType);
-  return { digest, bytes, mediaType: manifest.mediaType, manifest };
+function withParsed(digest: Digest, stored: StoredManifest): FetchedManifest {
+  const manifest = parseManifest(stored.bytes, stored.mediaType);
+  return { ...stored, digest, mediaType: manifest.mediaType, manifest };
 }
 
 /** Writes KV records for the config and layers unless the config's record already exists. */
-async function recordBlobs(ctx: Context, reference: Reference, manifest: ImageManifest) {
+async function recordBlobs(
+  ctx: Context,
+  reference: Reference,
+  manifest: ImageManifest,
+  anonymous: boolean,
+) {
   if ((await ctx.store.blobRecord(manifest.config.digest)) !== null) return;
 
   const records = [manifest.config, ...manifest.layers].map(
@@ -235,7 +278,7 @@ async function recordBlobs(ctx: Context, reference: Reference, manifest: ImageMa
       ...nixHashes(descriptor.digest),
       registry: reference.registry,
       repository: reference.repository,
-      anonymous: ctx.credentials === undefined,
+      anonymous,
     }),
   );
   // The layers' records first: a present config record means the whole set is written.

@@ -1,76 +1,126 @@
 /**
  * A blob, from wherever it is: R2 when cached and intact, else upstream through the verifier,
  * written behind into R2 as it streams. The KV record (when a manifest introduced the blob)
- * supplies the size that the bytes must have.
+ * supplies the size that the bytes must have. Bytes first fetched with a caller's
+ * credentials are served from R2 only to callers the registry accepts.
  */
-import { type Digest } from '../digest';
+import type { Digest } from '../digest';
 import { fail } from '../errors';
 import { logEvent } from '../log';
 import type { Reference } from '../reference';
-import { type Context, clientFor } from '../resolve';
+import { type Context, clientFor, ensureAccess } from '../resolve';
+import { type ByteRange, parseRange, sliceStream } from './range';
+import { isAnonymous } from './store';
 import { verifiedStream } from './verify';
 
-/** A blob ready to answer with: its size, media type, and (for GET) its bytes. */
+/** What the caller asked for: the whole blob or its metadata, and maybe a byte range. */
+export interface BlobRequest {
+  withBody: boolean;
+  /** The caller's `Range` header, if any. */
+  range: string | null;
+}
+
+/** A blob ready to answer with. */
 export interface OpenedBlob {
-  /** Null only when neither upstream nor a manifest said (the bytes are then not cached). */
+  /** The whole blob's size; null only when neither upstream nor a manifest said. */
   size: number | null;
   mediaType: string | null;
   source: 'cache' | 'upstream';
-  /** Null for HEAD. */
+  /** False for bytes fetched with a caller's credentials: no shared cache may keep them. */
+  shareable: boolean;
+  /** The part being answered, when the caller asked for a satisfiable range. */
+  range: ByteRange | null;
+  /** The bytes (of the range, if any); null for HEAD. */
   body: ReadableStream<Uint8Array> | null;
 }
 
-/** Opens a blob of `reference`'s repository for GET (`withBody`) or HEAD. */
+/** Opens a blob of `reference`'s repository. */
 export async function openBlob(
   ctx: Context,
   reference: Reference,
   digest: Digest,
-  withBody: boolean,
+  request: BlobRequest,
 ): Promise<OpenedBlob> {
   const record = await ctx.store.blobRecord(digest);
-  const expectedSize = record?.size;
-  const mediaType = record?.mediaType ?? null;
-
-  const cached = withBody
-    ? await ctx.store.blob(digest, expectedSize)
-    : await ctx.store.blobHead(digest, expectedSize);
-  if (cached !== null) {
-    ctx.log.set({ cache: 'hit', bytes: cached.size });
-    const body = withBody ? (cached as R2ObjectBody).body : null;
-    return { size: cached.size, mediaType, source: 'cache', body };
-  }
+  const cached = await fromCache(ctx, reference, digest, request, record?.size);
+  if (cached !== null) return { ...cached, mediaType: record?.mediaType ?? null };
 
   ctx.log.set({ cache: 'miss' });
-  const client = clientFor(ctx, reference);
-  const response = await client.send({
-    method: withBody ? 'GET' : 'HEAD',
+  return await fromUpstream(ctx, reference, digest, request, {
+    size: record?.size ?? null,
+    mediaType: record?.mediaType ?? null,
+  });
+}
+
+async function fromCache(
+  ctx: Context,
+  reference: Reference,
+  digest: Digest,
+  request: BlobRequest,
+  expectedSize: number | undefined,
+): Promise<Omit<OpenedBlob, 'mediaType'> | null> {
+  const head = await ctx.store.blobHead(digest, expectedSize);
+  if (head === null) return null;
+  const shareable = isAnonymous(head);
+  if (!shareable) await ensureAccess(ctx, reference, 'blobs', digest);
+
+  const range = parseRange(request.range, head.size);
+  const opened = { size: head.size, source: 'cache' as const, shareable, range };
+  ctx.log.set({ cache: 'hit', bytes: range ? range.end - range.start + 1 : head.size });
+  if (!request.withBody) return { ...opened, body: null };
+
+  const r2Range = range ? { offset: range.start, length: range.end - range.start + 1 } : undefined;
+  const object = await ctx.store.blob(digest, head.size, r2Range);
+  return object === null ? null : { ...opened, body: object.body };
+}
+
+async function fromUpstream(
+  ctx: Context,
+  reference: Reference,
+  digest: Digest,
+  request: BlobRequest,
+  known: { size: number | null; mediaType: string | null },
+): Promise<OpenedBlob> {
+  const { response, credentialed } = await clientFor(ctx, reference).send({
+    method: request.withBody ? 'GET' : 'HEAD',
     kind: 'blobs',
     reference: digest,
   });
-  const size = upstreamSize(response, expectedSize, digest);
+  const size = upstreamSize(response, known.size, digest);
+  const range = size === null ? null : parseRange(request.range, size);
+  const opened = {
+    size,
+    mediaType: known.mediaType,
+    source: 'upstream' as const,
+    shareable: !credentialed,
+    range,
+  };
 
-  if (!withBody || response.body === null) {
+  if (!request.withBody || response.body === null) {
     await response.body?.cancel();
     if (size === null) throw fail.unavailable(`registry did not say how large blob ${digest} is`);
-    return { size, mediaType, source: 'upstream', body: null };
+    return { ...opened, body: null };
   }
   if (size === null) {
     // Without a length R2 cannot take the stream; the caller still gets verified bytes.
     logEvent('warn', 'blob-not-cached', { digest, reason: 'unknown length' });
-    const body = verifiedStream(response.body, digest, null);
-    return { size: null, mediaType, source: 'upstream', body };
+    return { ...opened, body: verifiedStream(response.body, digest, null) };
   }
 
-  const writer = ctx.store.beginBlob(digest, size, mediaType ?? 'application/octet-stream');
+  const mediaType = known.mediaType ?? 'application/octet-stream';
+  const writer = ctx.store.beginBlob(digest, size, mediaType, !credentialed);
   ctx.waitUntil(
     writer.done.then(
       () => logEvent('info', 'blob-stored', { digest, size }),
       (error: unknown) => logEvent('warn', 'blob-not-stored', { digest, reason: String(error) }),
     ),
   );
-  ctx.log.set({ bytes: size });
-  const body = withLength(verifiedStream(response.body, digest, size, writer), size, digest);
-  return { size, mediaType, source: 'upstream', body };
+
+  const verified = verifiedStream(response.body, digest, size, writer);
+  const body = range === null ? verified : sliceStream(verified, range);
+  const length = range === null ? size : range.end - range.start + 1;
+  ctx.log.set({ bytes: length });
+  return { ...opened, body: withLength(body, length, digest) };
 }
 
 /**
@@ -79,10 +129,10 @@ export async function openBlob(
  */
 function withLength(
   stream: ReadableStream<Uint8Array>,
-  size: number,
+  length: number,
   digest: Digest,
 ): ReadableStream<Uint8Array> {
-  const fixed = new FixedLengthStream(size);
+  const fixed = new FixedLengthStream(length);
   stream.pipeTo(fixed.writable).catch((error: unknown) => {
     logEvent('warn', 'blob-stream-failed', { digest, reason: String(error) });
   });
@@ -90,13 +140,13 @@ function withLength(
 }
 
 /** The blob's length: upstream's Content-Length, which must agree with the manifest's size. */
-function upstreamSize(response: Response, expected: number | undefined, digest: Digest) {
+function upstreamSize(response: Response, expected: number | null, digest: Digest) {
   const header = response.headers.get('Content-Length');
   const announced = header !== null && /^\d+$/.test(header) ? Number(header) : null;
-  if (announced !== null && expected !== undefined && announced !== expected) {
+  if (announced !== null && expected !== null && announced !== expected) {
     throw fail.unavailable(
       `registry announced ${announced} bytes for blob ${digest}, whose manifest says ${expected}`,
     );
   }
-  return announced ?? expected ?? null;
+  return announced ?? expected;
 }

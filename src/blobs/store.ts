@@ -34,12 +34,16 @@ export interface TagRecord {
   digest: Digest;
   mediaType: string;
   confirmedAt: number;
+  /** False when upstream answered only with the caller's credentials. */
+  anonymous: boolean;
 }
 
 /** A manifest held in R2: its exact bytes and media type. */
 export interface StoredManifest {
   bytes: Uint8Array;
   mediaType: string;
+  /** False when it was fetched with a caller's credentials: serve it only to such callers. */
+  anonymous: boolean;
 }
 
 const digestSchema = z.string().refine(isDigest).transform((value) => value as Digest);
@@ -59,6 +63,7 @@ const tagRecordSchema = z.object({
   digest: digestSchema,
   mediaType: z.string(),
   confirmedAt: z.number(),
+  anonymous: z.boolean(),
 });
 
 // KV drops a tag record some time after it stops being fresh; the gap lets a later change
@@ -84,7 +89,7 @@ export class Store {
 
     const bytes = new Uint8Array(await object.arrayBuffer());
     const mediaType = object.customMetadata?.mediaType ?? object.httpMetadata?.contentType ?? '';
-    return { bytes, mediaType };
+    return { bytes, mediaType, anonymous: isAnonymous(object) };
   }
 
   /** Stores manifest bytes; R2 itself refuses them unless they hash to `digest`. */
@@ -92,7 +97,7 @@ export class Store {
     await this.r2.put(manifestKey(digest), manifest.bytes, {
       sha256: digestHex(digest),
       httpMetadata: { contentType: manifest.mediaType },
-      customMetadata: { mediaType: manifest.mediaType },
+      customMetadata: { mediaType: manifest.mediaType, anonymous: String(manifest.anonymous) },
     });
   }
 
@@ -117,13 +122,13 @@ export class Store {
    * returned promise settles when R2 has accepted (after checking the sha256) or refused them.
    * Aborting `writable` leaves nothing behind.
    */
-  beginBlob(digest: Digest, size: number, mediaType: string): BlobWriter {
+  beginBlob(digest: Digest, size: number, mediaType: string, anonymous: boolean): BlobWriter {
     const stream = new FixedLengthStream(size);
     const done = this.r2
       .put(blobKey(digest), stream.readable, {
         sha256: digestHex(digest),
         httpMetadata: { contentType: 'application/octet-stream' },
-        customMetadata: { mediaType },
+        customMetadata: { mediaType, anonymous: String(anonymous) },
       })
       .then(() => undefined);
     return { writable: stream.writable, done };
@@ -170,6 +175,11 @@ export class Store {
     await this.r2.delete(blobKey(digest));
     return false;
   }
+}
+
+/** Whether an R2 object was fetched without caller credentials (and may be shared). */
+export function isAnonymous(object: R2Object): boolean {
+  return object.customMetadata?.anonymous !== 'false';
 }
 
 /** A blob write in progress (see `Store.beginBlob`). */

@@ -52,18 +52,18 @@ const tokenResponse = z
  */
 const anonymousTokens = new Map<string, Token>();
 
-/** The `Authorization` value to answer `challenge` with, or throws `UNAUTHORIZED`. */
+/**
+ * The `Authorization` value that answers `challenge` as `credentials` (anonymous when
+ * undefined), or null when it cannot be answered that way (Basic without credentials).
+ */
 export async function authorize(
   registry: AllowedRegistry,
   challenge: Challenge,
   scope: string,
   credentials: Credentials | undefined,
-): Promise<string> {
+): Promise<string | null> {
   if (challenge.scheme === 'basic') {
-    if (credentials?.kind !== 'basic') {
-      throw fail.unauthorized(`registry ${registry.name} requires credentials (Basic)`);
-    }
-    return basicHeader(credentials);
+    return credentials?.kind === 'basic' ? basicHeader(credentials) : null;
   }
 
   if (credentials?.kind === 'bearer') return `Bearer ${credentials.token}`;
@@ -71,8 +71,26 @@ export async function authorize(
   return `Bearer ${token.value}`;
 }
 
+/**
+ * What to send before any 401, given the challenge this registry sent last time: a cached
+ * anonymous token, or the caller's own credentials in the scheme the registry asked for.
+ * Tokens obtained with credentials are not cached, so those requests take the 401 first.
+ */
+export function presetAuthorization(
+  challenge: Challenge,
+  scope: string,
+  credentials: Credentials | undefined,
+): string | undefined {
+  if (credentials === undefined) {
+    const token = cachedToken(challenge, scope);
+    return token && `Bearer ${token.value}`;
+  }
+  if (credentials.kind === 'bearer') return `Bearer ${credentials.token}`;
+  return challenge.scheme === 'basic' ? basicHeader(credentials) : undefined;
+}
+
 /** A cached anonymous token for this challenge and scope, if one is still fresh. */
-export function cachedToken(challenge: Challenge, scope: string): Token | undefined {
+function cachedToken(challenge: Challenge, scope: string): Token | undefined {
   const key = tokenKey(challenge, scope);
   const token = anonymousTokens.get(key);
   if (token === undefined) return undefined;

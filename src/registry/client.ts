@@ -6,7 +6,7 @@
 import type { AllowedRegistry } from '../config';
 import { EdgeError, fail } from '../errors';
 import type { RequestLog } from '../log';
-import { authorize, cachedToken, type Credentials, forgetToken } from './auth';
+import { authorize, type Credentials, forgetToken, presetAuthorization } from './auth';
 import { type Challenge, parseChallenges, preferredChallenge } from './challenge';
 
 /** What the edge wants from upstream: a manifest or a blob of this client's repository. */
@@ -17,6 +17,14 @@ export interface UpstreamRequest {
   reference: string;
   accept?: string;
   range?: string;
+  /** 'report' answers a redirect itself instead of following it (for access checks). */
+  redirects?: 'follow' | 'report';
+}
+
+/** An upstream answer, and whether the caller's credentials were needed to get it. */
+export interface UpstreamAnswer {
+  response: Response;
+  credentialed: boolean;
 }
 
 const MAX_REDIRECTS = 5;
@@ -28,6 +36,23 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  * token straight away instead of paying a 401 round trip first.
  */
 const knownChallenges = new Map<string, Challenge>();
+
+/**
+ * Repositories that refused anonymous access recently, per isolate: for them the anonymous
+ * try is skipped. Only names are kept here, never credentials.
+ */
+const privateScopes = new Set<string>();
+const MAX_PRIVATE_SCOPES = 1_000;
+
+function remember(set: Set<string>, key: string): void {
+  if (set.size >= MAX_PRIVATE_SCOPES) set.clear();
+  set.add(key);
+}
+
+/** Statuses with which a registry says "not without credentials". */
+function isRefusal(status: number): boolean {
+  return status === 401 || status === 403;
+}
 
 /** A client for one repository, for the duration of one caller's request. */
 export class RegistryClient {
@@ -42,39 +67,65 @@ export class RegistryClient {
     this.scope = `repository:${repository}:pull`;
   }
 
-  /** Sends `request`; answers a 2xx (206 for ranges) or throws the matching `EdgeError`. */
-  async send(request: UpstreamRequest): Promise<Response> {
+  /**
+   * Sends `request`; answers a 2xx (206 for ranges) or throws the matching `EdgeError`.
+   * Anonymous access is tried first, so public content stays marked shareable; the caller's
+   * credentials are used only when the registry refuses to answer without them.
+   */
+  async send(request: UpstreamRequest): Promise<UpstreamAnswer> {
     const url = `${this.registry.origin}/v2/${this.repository}/${request.kind}/${request.reference}`;
-    const challenge = knownChallenges.get(this.registry.origin);
-    const cached = challenge && !this.credentials ? cachedToken(challenge, this.scope) : undefined;
+    const needsCredentials = this.credentials !== undefined && privateScopes.has(this.scopeKey());
 
-    let response = await this.exchange(url, request, cached && `Bearer ${cached.value}`);
-    if (response.status === 401) {
-      response = await this.answerChallenge(url, request, response, challenge);
+    if (!needsCredentials) {
+      const anonymous = await this.attempt(url, request, undefined);
+      if (this.credentials === undefined || !isRefusal(anonymous.status)) {
+        return await this.accept(anonymous, request, false);
+      }
+      await anonymous.body?.cancel();
     }
-    if (response.ok) return response;
 
+    const authenticated = await this.attempt(url, request, this.credentials);
+    if (authenticated.ok) remember(privateScopes, this.scopeKey());
+    return await this.accept(authenticated, request, true);
+  }
+
+  private async accept(response: Response, request: UpstreamRequest, credentialed: boolean) {
+    if (response.ok || (request.redirects === 'report' && isRedirect(response.status))) {
+      return { response, credentialed };
+    }
     throw await upstreamError(this.registry, request, response);
   }
 
-  private async answerChallenge(
+  /**
+   * One try as `credentials` (anonymous when undefined): with the token or Basic header the
+   * last challenge calls for, and on a 401 once more after answering the fresh challenge.
+   */
+  private async attempt(
     url: string,
     request: UpstreamRequest,
-    refused: Response,
-    previous: Challenge | undefined,
+    credentials: Credentials | undefined,
   ): Promise<Response> {
-    const header = refused.headers.get('WWW-Authenticate') ?? '';
-    await refused.body?.cancel();
+    const known = knownChallenges.get(this.registry.origin);
+    const preset = known && presetAuthorization(known, this.scope, credentials);
+    const response = await this.exchange(url, request, preset);
+    if (response.status !== 401) return response;
 
-    const challenge = preferredChallenge(parseChallenges(header));
-    if (challenge === undefined) {
-      throw fail.unauthorized(`registry ${this.registry.name} refused access without a challenge`);
-    }
-    if (previous) forgetToken(previous, this.scope);
+    const challenge = preferredChallenge(
+      parseChallenges(response.headers.get('WWW-Authenticate') ?? ''),
+    );
+    if (challenge === undefined) return response;
+    if (known) forgetToken(known, this.scope);
     knownChallenges.set(this.registry.origin, challenge);
 
-    const authorization = await authorize(this.registry, challenge, this.scope, this.credentials);
+    const authorization = await authorize(this.registry, challenge, this.scope, credentials);
+    if (authorization === null) return response;
+
+    await response.body?.cancel();
     return await this.exchange(url, request, authorization);
+  }
+
+  private scopeKey(): string {
+    return `${this.registry.origin}/${this.repository}`;
   }
 
   /** One request, with redirects followed by hand so `Authorization` never leaves the host. */
@@ -95,6 +146,7 @@ export class RegistryClient {
       const response = await this.timedFetch(target, request.method, headers);
       const location = response.headers.get('Location');
       if (!isRedirect(response.status) || location === null) return response;
+      if (request.redirects === 'report') return response;
 
       await response.body?.cancel();
       target = this.redirectTarget(target, location);

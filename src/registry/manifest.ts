@@ -111,6 +111,9 @@ export function parseManifest(
   }
 
   const mediaType = classify(body as Record<string, unknown>, contentType);
+  if (mediaType === 'unknown') {
+    throw invalid('document is neither an image manifest nor an index, and names no media type');
+  }
   if (SCHEMA1_TYPES.has(mediaType)) {
     throw new EdgeError(
       'UNSUPPORTED',

@@ -4,7 +4,7 @@
  * bytes are always exactly upstream's, with our own verified `Docker-Content-Digest`.
  */
 import { Hono } from 'hono';
-import { openBlob } from '../blobs/pull';
+import { type OpenedBlob, openBlob } from '../blobs/pull';
 import type { Config } from '../config';
 import { type Digest, parseDigest } from '../digest';
 import { fail } from '../errors';
@@ -43,7 +43,15 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
 /** Routes for the OCI pull API. */
 export const v2 = new Hono<AppEnv>();
 
-v2.get('/v2/', (c) => c.json({}));
+// The base answers 401 to a caller without credentials: skopeo and docker ping it and send
+// the credentials they hold only after a challenge there. Without any, they carry on
+// anonymously, and anonymous pulls work as before.
+v2.get('/v2/', (c) => {
+  if (c.get('ctx').credentials === undefined) {
+    throw fail.unauthorized('this edge accepts registry credentials; none were sent');
+  }
+  return c.json({});
+});
 
 v2.get('/v2/*', async (c) => {
   const ctx = c.get('ctx');
@@ -67,13 +75,29 @@ v2.get('/v2/*', async (c) => {
 
   const digest = reference.digest as Digest;
   ctx.log.set({ digest });
-  const blob = await openBlob(ctx, reference, digest, !isHead);
+  const blob = await openBlob(ctx, reference, digest, {
+    withBody: !isHead,
+    range: c.req.header('Range') ?? null,
+  });
+  return new Response(blob.body, { status: blob.range ? 206 : 200, headers: blobHeaders(blob, digest) });
+});
+
+function blobHeaders(blob: OpenedBlob, digest: Digest): Headers {
   const headers = new Headers({
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,
     ETag: `"${digest}"`,
-    'Cache-Control': 'public, max-age=31536000, immutable',
+    'Accept-Ranges': 'bytes',
+    // Content is immutable under its digest; private content must stay out of shared caches.
+    'Cache-Control': `${blob.shareable ? 'public' : 'private'}, max-age=31536000, immutable`,
   });
-  if (blob.size !== null) headers.set('Content-Length', String(blob.size));
-  return new Response(blob.body, { headers });
-});
+
+  const { range, size } = blob;
+  if (range !== null) {
+    headers.set('Content-Range', `bytes ${range.start}-${range.end}/${range.size}`);
+    headers.set('Content-Length', String(range.end - range.start + 1));
+  } else if (size !== null) {
+    headers.set('Content-Length', String(size));
+  }
+  return headers;
+}

@@ -131,8 +131,16 @@ describe('upstream tokens', () => {
   });
 });
 
+interface TroubleRow {
+  name: string;
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  want: { status: number; code: string; retryAfter: string | null };
+}
+
 describe('upstream trouble', () => {
-  const ROWS = [
+  const ROWS: TroubleRow[] = [
     {
       name: '429 with Retry-After',
       status: 429,
