@@ -16,6 +16,7 @@ export interface Env {
   DEFAULT_REGISTRY?: string;
   DEFAULT_PLATFORM?: string;
   TAG_TTL_SECONDS?: string | number;
+  STALE_IF_ERROR_SECONDS?: string | number;
   PUBLIC_URL?: string;
 }
 
@@ -35,6 +36,8 @@ export interface Config {
   defaultRegistry: string;
   defaultPlatform: Platform;
   tagTtlSeconds: number;
+  /** How long past its TTL a known tag may be answered when upstream fails. */
+  staleIfErrorSeconds: number;
   publicUrl: string | null;
 }
 
@@ -75,6 +78,15 @@ const platform = z.string().transform((value, ctx): Platform | typeof z.NEVER =>
   }
 });
 
+// A TOML number arrives as a number, a `--var` as a string; both must be whole seconds.
+function seconds(name: string) {
+  return z
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
+      error: `${name} must be a whole number of seconds`,
+    })
+    .pipe(z.number().int().min(0).max(31_536_000));
+}
+
 const envSchema = z.object({
   REGISTRIES: z
     .string({ error: 'REGISTRIES is not set: list the registry hosts the edge may contact' })
@@ -82,13 +94,8 @@ const envSchema = z.object({
     .pipe(z.array(registryEntry).min(1, 'REGISTRIES lists no registry')),
   DEFAULT_REGISTRY: registryName.default('docker.io'),
   DEFAULT_PLATFORM: platform.default(parsePlatform('linux/amd64')),
-  // A TOML number arrives as a number, a `--var` as a string; both must be whole seconds.
-  TAG_TTL_SECONDS: z
-    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
-      error: 'TAG_TTL_SECONDS must be a whole number of seconds',
-    })
-    .pipe(z.number().int().min(0).max(31_536_000))
-    .default(300),
+  TAG_TTL_SECONDS: seconds('TAG_TTL_SECONDS').default(300),
+  STALE_IF_ERROR_SECONDS: seconds('STALE_IF_ERROR_SECONDS').default(86_400),
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' })
     .refine((url) => !/[?#]/.test(url), 'PUBLIC_URL takes no query or fragment')
@@ -110,6 +117,7 @@ export function parseConfig(env: Env): Config {
     defaultRegistry: vars.DEFAULT_REGISTRY,
     defaultPlatform: vars.DEFAULT_PLATFORM,
     tagTtlSeconds: vars.TAG_TTL_SECONDS,
+    staleIfErrorSeconds: vars.STALE_IF_ERROR_SECONDS,
     publicUrl: vars.PUBLIC_URL ?? null,
   };
 }

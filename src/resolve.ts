@@ -3,11 +3,11 @@
  * (R2, else upstream, verified and stored), and for a list or index the chosen platform's
  * manifest. Digest references never need upstream once their manifest is stored.
  */
-import type { BlobRecord, Store, StoredManifest } from './blobs/store';
+import type { BlobRecord, Store, StoredManifest, TagRecord } from './blobs/store';
 import { allowedRegistry, type Config } from './config';
 import { type Digest, digestOfBytes, isDigest } from './digest';
 import { EdgeError, fail } from './errors';
-import type { RequestLog } from './log';
+import { logEvent, type RequestLog } from './log';
 import { nixHashes } from './nix/hashes';
 import { type Reference, repositoryName } from './reference';
 import type { Credentials } from './registry/auth';
@@ -46,6 +46,10 @@ export interface FetchedManifest {
   manifest: Manifest;
   /** False when upstream answered only with the caller's credentials. */
   anonymous: boolean;
+  /** For a tag: when upstream last confirmed it points here (ms since the epoch). */
+  tagConfirmedAt: number | null;
+  /** True when upstream failed and a known tag was answered from the cache anyway. */
+  stale: boolean;
 }
 
 /** An image resolved to one platform's manifest. */
@@ -61,6 +65,10 @@ export interface ResolvedImage {
   platform: Platform | null;
   /** Every platform of a multi-platform image. */
   platforms: string[];
+  /** For a tag: when upstream last confirmed it (ms since the epoch). */
+  tagConfirmedAt: number | null;
+  /** True when upstream failed and the tag was answered from the cache anyway. */
+  stale: boolean;
   config: Descriptor;
   layers: Descriptor[];
 }
@@ -84,26 +92,69 @@ export async function fetchManifest(ctx: Context, reference: Reference): Promise
   const known = await ctx.store.tag(name, tag);
   const stored = known === null ? null : await ctx.store.manifest(known.digest);
   if (known !== null && stored !== null) {
-    const fresh = Date.now() - known.confirmedAt < ctx.config.tagTtlSeconds * 1000;
-    // A stale tag is revalidated upstream, which also checks a credentialed caller's access.
-    if (fresh && !known.anonymous) await ensureAccess(ctx, reference, 'manifests', tag);
-    if (fresh || (await stillPointsAt(client, tag, known.digest))) {
-      if (!fresh) await ctx.store.putTag(name, tag, { ...known, confirmedAt: Date.now() });
-      ctx.log.set({ cache: 'hit' });
-      return withParsed(known.digest, stored);
-    }
+    const cached = await fromKnownTag(ctx, reference, client, known, stored);
+    if (cached !== null) return cached;
   }
 
   ctx.log.set({ cache: 'miss' });
+  const confirmedAt = Date.now();
   const fetched = await manifestFromUpstream(client, tag, null);
   await ctx.store.putManifest(fetched.digest, fetched);
   await ctx.store.putTag(name, tag, {
     digest: fetched.digest,
     mediaType: fetched.mediaType,
-    confirmedAt: Date.now(),
+    confirmedAt,
     anonymous: fetched.anonymous,
   });
-  return fetched;
+  return { ...fetched, tagConfirmedAt: confirmedAt };
+}
+
+/**
+ * The cached manifest of a known tag: while the tag is fresh; after a HEAD shows it has not
+ * moved; or, when upstream fails, stale within STALE_IF_ERROR_SECONDS (public content only,
+ * since nobody could check a caller's access). Null when the tag must be fetched again.
+ */
+async function fromKnownTag(
+  ctx: Context,
+  reference: Reference,
+  client: RegistryClient,
+  known: TagRecord,
+  stored: StoredManifest,
+): Promise<FetchedManifest | null> {
+  const tag = reference.tag ?? 'latest';
+  const age = Date.now() - known.confirmedAt;
+  const answer = (confirmedAt: number, stale = false) => {
+    ctx.log.set({ cache: stale ? 'stale' : 'hit' });
+    return { ...withParsed(known.digest, stored), tagConfirmedAt: confirmedAt, stale };
+  };
+
+  if (age < ctx.config.tagTtlSeconds * 1000) {
+    if (!known.anonymous) await ensureAccess(ctx, reference, 'manifests', tag);
+    return answer(known.confirmedAt);
+  }
+
+  try {
+    // Revalidating upstream also checks a credentialed caller's access.
+    if (!(await stillPointsAt(client, tag, known.digest))) return null;
+  } catch (error) {
+    const window = ctx.config.staleIfErrorSeconds * 1000;
+    if (known.anonymous && age < window && isUpstreamFailure(error)) {
+      logEvent('warn', 'tag-served-stale', { tag: `${repositoryName(reference)}:${tag}` });
+      return answer(known.confirmedAt, true);
+    }
+    throw error;
+  }
+
+  const confirmedAt = Date.now();
+  await ctx.store.putTag(repositoryName(reference), tag, { ...known, confirmedAt });
+  return answer(confirmedAt);
+}
+
+/** Failures of the registry itself (down, overloaded, rate-limiting), not answers about us. */
+function isUpstreamFailure(error: unknown): boolean {
+  return (
+    error instanceof EdgeError && (error.code === 'UNAVAILABLE' || error.code === 'TOOMANYREQUESTS')
+  );
 }
 
 /**
@@ -188,6 +239,8 @@ export async function resolveImage(
     manifestMediaType: image.mediaType,
     platform: chosen,
     platforms,
+    tagConfirmedAt: top.tagConfirmedAt,
+    stale: top.stale,
     config: image.manifest.config,
     layers: image.manifest.layers,
   };
@@ -258,7 +311,14 @@ async function manifestFromUpstream(
 
 function withParsed(digest: Digest, stored: StoredManifest): FetchedManifest {
   const manifest = parseManifest(stored.bytes, stored.mediaType);
-  return { ...stored, digest, mediaType: manifest.mediaType, manifest };
+  return {
+    ...stored,
+    digest,
+    mediaType: manifest.mediaType,
+    manifest,
+    tagConfirmedAt: null,
+    stale: false,
+  };
 }
 
 /** Writes KV records for the config and layers unless the config's record already exists. */

@@ -180,6 +180,7 @@ describe('parseConfig other vars', () => {
       defaultRegistry: 'docker.io',
       defaultPlatform: { os: 'linux', architecture: 'amd64' },
       tagTtlSeconds: 300,
+      staleIfErrorSeconds: 86_400,
       publicUrl: null,
     };
 

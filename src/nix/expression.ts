@@ -20,18 +20,35 @@ export function blobUrl(
   return `${origin}/v2/${registry}/${repository}/blobs/${digest}`;
 }
 
+/**
+ * Where Nix fetches a blob: the edge's stable URL, or for a foreign (non-distributable) layer
+ * the URLs its manifest names, since the registry does not hold those bytes.
+ */
+export function blobUrls(
+  origin: string,
+  repository: { registry: string; repository: string },
+  descriptor: Descriptor,
+): string[] {
+  const foreign = (descriptor.urls ?? []).filter((url) => /^https?:\/\//i.test(url));
+  return foreign.length > 0 ? foreign : [blobUrl(origin, repository, descriptor.digest)];
+}
+
 /** The Nix file that pins `image`, served by the edge at `origin`. */
 export function fetchurlExpression(image: ResolvedImage, origin: string): string {
   const { reference } = image;
-  const fetch = (descriptor: Descriptor, name: string): NixExpr =>
-    nix.apply(
+  const fetch = (descriptor: Descriptor, name: string): NixExpr => {
+    const urls = blobUrls(origin, reference, descriptor);
+    const where: [string, NixExpr] =
+      urls.length === 1 ? ['url', nix.string(urls[0]!)] : ['urls', nix.list(urls.map(nix.string))];
+    return nix.apply(
       'fetchurl',
-      nix.attrs({
-        name: nix.string(name),
-        url: nix.string(blobUrl(origin, reference, descriptor.digest)),
-        sha256: nix.string(nixHashes(descriptor.digest).nix32),
-      }),
+      nix.attrs([
+        ['name', nix.string(name)],
+        where,
+        ['sha256', nix.string(nixHashes(descriptor.digest).nix32)],
+      ]),
     );
+  };
 
   const stem = storeNameStem(reference.repository);
   const body = nix.attrs({
@@ -49,7 +66,12 @@ export function fetchurlExpression(image: ResolvedImage, origin: string): string
 
   const platform = image.platform === null ? 'single platform' : formatPlatform(image.platform);
   const header = `${formatReference(reference)} -> ${image.manifestDigest} (${platform}), from ${origin}`;
-  return printNix(nix.function(['fetchurl'], body), { header: [header] });
+  const headers = [header];
+  if (image.stale && image.tagConfirmedAt !== null) {
+    const confirmed = new Date(image.tagConfirmedAt).toISOString();
+    headers.push(`served stale: the registry failed; the tag was last confirmed ${confirmed}`);
+  }
+  return printNix(nix.function(['fetchurl'], body), { header: headers });
 }
 
 /** The last repository component, which is already a valid store-name fragment. */

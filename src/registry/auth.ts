@@ -126,7 +126,7 @@ async function bearerToken(
     });
   }
 
-  const token = await readToken(registry, response);
+  const token = await readToken(registry, response, credentials !== undefined);
   if (credentials === undefined) remember(tokenKey(challenge, scope), token);
   return token;
 }
@@ -156,8 +156,14 @@ function tokenUrl(registry: AllowedRegistry, challenge: Challenge, scope: string
   return url;
 }
 
-async function readToken(registry: AllowedRegistry, response: Response): Promise<Token> {
-  if (response.status === 401 || response.status === 403) {
+async function readToken(
+  registry: AllowedRegistry,
+  response: Response,
+  withCredentials: boolean,
+): Promise<Token> {
+  // Refusing a caller's credentials is an answer about the caller; refusing an anonymous
+  // request is the token service failing at its job.
+  if ((response.status === 401 || response.status === 403) && withCredentials) {
     await response.body?.cancel();
     throw fail.unauthorized(`token service of ${registry.name} refused the credentials`);
   }

@@ -143,7 +143,7 @@ export class RegistryClient {
         headers.set('Authorization', authorization);
       }
 
-      const response = await this.timedFetch(target, request.method, headers);
+      const response = await this.fetchWithShortRetry(target, request.method, headers);
       const location = response.headers.get('Location');
       if (!isRedirect(response.status) || location === null) return response;
       if (request.redirects === 'report') return response;
@@ -152,6 +152,20 @@ export class RegistryClient {
       target = this.redirectTarget(target, location);
     }
     throw fail.unavailable(`registry ${this.registry.name} redirected more than ${MAX_REDIRECTS} times`);
+  }
+
+  /**
+   * One fetch, repeated once when the registry asks for a short pause (429 or 503 with a
+   * `Retry-After` of a few seconds at most); longer waits are the caller's to decide.
+   */
+  private async fetchWithShortRetry(url: URL, method: string, headers: Headers) {
+    const response = await this.timedFetch(url, method, headers);
+    const wait = shortRetryAfter(response);
+    if (wait === null) return response;
+
+    await response.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    return await this.timedFetch(url, method, headers);
   }
 
   private redirectTarget(from: URL, location: string): URL {
@@ -197,6 +211,18 @@ function upstreamHeaders(request: UpstreamRequest): Headers {
   if (request.accept !== undefined) headers.set('Accept', request.accept);
   if (request.range !== undefined) headers.set('Range', request.range);
   return headers;
+}
+
+const MAX_SHORT_RETRY_MS = 2_000;
+
+/** The pause a 429 or 503 asks for, in ms, if it is short enough to wait out; else null. */
+function shortRetryAfter(response: Response): number | null {
+  if (response.status !== 429 && response.status !== 503) return null;
+
+  const value = response.headers.get('Retry-After')?.trim() ?? '';
+  if (!/^\d+$/.test(value)) return null;
+  const ms = Number(value) * 1000;
+  return ms <= MAX_SHORT_RETRY_MS ? ms : null;
 }
 
 function isRedirect(status: number): boolean {

@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import { parseDigest } from '../digest';
 import { fail } from '../errors';
-import { blobUrl } from '../nix/expression';
+import { blobUrl, blobUrls } from '../nix/expression';
 import { nixHashes } from '../nix/hashes';
 import { formatReference } from '../reference';
 import type { Descriptor } from '../registry/manifest';
@@ -45,7 +45,8 @@ function imageDocument(image: ResolvedImage, origin: string) {
       mediaType: descriptor.mediaType,
       sha256: hashes.nix32,
       hash: hashes.sri,
-      url: blobUrl(origin, image.reference, descriptor.digest),
+      url: blobUrls(origin, image.reference, descriptor)[0],
+      ...(descriptor.urls === undefined ? {} : { urls: blobUrls(origin, image.reference, descriptor) }),
     };
   };
   const { reference } = image;
@@ -63,6 +64,8 @@ function imageDocument(image: ResolvedImage, origin: string) {
     platform: image.platform === null ? null : formatPlatform(image.platform),
     nixSystem: image.platform === null ? null : nixSystem(image.platform),
     platforms: image.platforms,
+    tagConfirmedAt: image.tagConfirmedAt === null ? null : new Date(image.tagConfirmedAt).toISOString(),
+    stale: image.stale,
     config: blob(image.config),
     layers: image.layers.map(blob),
   };

@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import { type Digest, parseDigest } from '../digest';
 import { fail } from '../errors';
 import { parseReference, type Reference } from '../reference';
+import { normalizeMediaType } from '../registry/manifest';
 import { fetchManifest } from '../resolve';
 import type { AppEnv } from './context';
 
@@ -63,14 +64,18 @@ v2.get('/v2/*', async (c) => {
   if (kind === 'manifests') {
     const manifest = await fetchManifest(ctx, reference);
     ctx.log.set({ digest: manifest.digest, outcome: 'rendered' });
-    return new Response(isHead ? null : manifest.bytes, {
-      headers: {
-        'Content-Type': manifest.mediaType,
-        'Content-Length': String(manifest.bytes.byteLength),
-        'Docker-Content-Digest': manifest.digest,
-        ETag: `"${manifest.digest}"`,
-      },
+    checkAccepted(c.req.header('Accept'), manifest.mediaType, manifest.digest);
+
+    const headers = new Headers({
+      'Content-Type': manifest.mediaType,
+      'Content-Length': String(manifest.bytes.byteLength),
+      'Docker-Content-Digest': manifest.digest,
+      ETag: `"${manifest.digest}"`,
     });
+    if (manifest.stale && manifest.tagConfirmedAt !== null) {
+      headers.set('X-Hocker-Stale', `upstream failed; tag last confirmed ${isoDate(manifest.tagConfirmedAt)}`);
+    }
+    return new Response(isHead ? null : manifest.bytes, { headers });
   }
 
   const digest = reference.digest as Digest;
@@ -100,4 +105,30 @@ function blobHeaders(blob: OpenedBlob, digest: Digest): Headers {
     headers.set('Content-Length', String(size));
   }
   return headers;
+}
+
+// Types a client may write that accept any manifest: wildcards, and plain JSON (old clients).
+const ACCEPT_ANY = new Set(['*/*', 'application/*', 'application/json']);
+
+/**
+ * Refuses a manifest the client said it cannot read, the way registries do (404 naming the
+ * type), rather than sending bytes it would misparse. Accept values may arrive on several
+ * header lines (skopeo) or one comma-joined line (docker); the runtime joins them with commas.
+ */
+function checkAccepted(accept: string | undefined, mediaType: string, digest: Digest): void {
+  const accepted = (accept ?? '')
+    .split(',')
+    .map((value) => normalizeMediaType(value))
+    .filter((value) => value !== '');
+  if (accepted.length === 0 || accepted.includes(mediaType)) return;
+  if (accepted.some((value) => ACCEPT_ANY.has(value))) return;
+
+  throw fail.manifestUnknown(
+    `manifest ${digest} is ${mediaType}, which the request's Accept header does not list`,
+    { mediaType, accepted },
+  );
+}
+
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString();
 }
