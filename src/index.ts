@@ -13,6 +13,7 @@ import { VerificationError } from './blobs/verify';
 import type { AppEnv } from './routes/context';
 import { hashRoutes } from './routes/hash';
 import { homeRoutes } from './routes/home';
+import { imageRoutes } from './routes/image';
 import { nixRoutes } from './routes/nix';
 import { v2 } from './routes/v2';
 
@@ -58,6 +59,7 @@ app.route('/', homeRoutes);
 app.route('/', v2);
 app.route('/', nixRoutes);
 app.route('/', hashRoutes);
+app.route('/', imageRoutes);
 
 app.notFound(() =>
   errorResponse(

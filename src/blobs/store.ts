@@ -164,6 +164,16 @@ export class Store {
     });
   }
 
+  /** A small JSON record under `key` (see the image modules), or null; callers validate it. */
+  async record(key: string): Promise<unknown> {
+    return await this.kv.get(key, 'json');
+  }
+
+  /** Writes a small JSON record under `key`. */
+  async putRecord(key: string, value: unknown): Promise<void> {
+    await this.kv.put(key, JSON.stringify(value));
+  }
+
   private async intact(digest: Digest, object: R2Object, size?: number): Promise<boolean> {
     const checksum = object.checksums.sha256;
     const checksumOk =

@@ -5,6 +5,8 @@
 import { Hono } from 'hono';
 import { parseDigest } from '../digest';
 import { fail } from '../errors';
+import { imageUrl } from '../image/archive';
+import { type Fingerprint, knownFingerprint } from '../image/fingerprint';
 import { blobUrl, blobUrls } from '../nix/expression';
 import { nixHashes } from '../nix/hashes';
 import { formatReference } from '../reference';
@@ -31,12 +33,16 @@ async function imageHashes(ctx: Ctx, url: URL): Promise<Response> {
   ctx.log.set({ reference: formatReference(reference) });
 
   const image = await resolveImage(ctx, reference, platform);
+  const archive = await knownFingerprint(ctx.store, image.manifestDigest, reference.tag);
   ctx.log.set({ digest: image.manifestDigest, outcome: 'rendered' });
-  return Response.json(imageDocument(image, publicOrigin(url, ctx.config)));
+  return Response.json(imageDocument(image, archive, publicOrigin(url, ctx.config)));
 }
 
-/** The JSON document for an image: both digests, the platform, and every blob's hashes. */
-function imageDocument(image: ResolvedImage, origin: string) {
+/**
+ * The JSON document for an image: both digests, the platform, every blob's hashes, and the
+ * docker archive's once it has been downloaded whole (until then, how to make it known).
+ */
+function imageDocument(image: ResolvedImage, archive: Fingerprint | null, origin: string) {
   const blob = (descriptor: Descriptor) => {
     const hashes = nixHashes(descriptor.digest);
     return {
@@ -68,7 +74,16 @@ function imageDocument(image: ResolvedImage, origin: string) {
     stale: image.stale,
     config: blob(image.config),
     layers: image.layers.map(blob),
+    image: archiveDocument(archive, imageUrl(origin, image)),
   };
+}
+
+function archiveDocument(archive: Fingerprint | null, url: string) {
+  if (archive === null) {
+    return { url, known: false, note: `not downloaded yet: GET ${url} once to compute its hash` };
+  }
+  const { digest, size, nix32, sri } = archive;
+  return { url, known: true, digest, size, sha256: nix32, hash: sri };
 }
 
 async function blobHashes(ctx: Ctx, url: URL, path: string): Promise<Response> {

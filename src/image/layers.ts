@@ -1,0 +1,111 @@
+/**
+ * Layers as docker archives hold them: uncompressed tars, each proven against the `diff_id`
+ * its image config lists. A tar header states the size before the data, so each layer is
+ * decompressed once to learn its size (and check its diff_id), and that fact is kept in KV.
+ */
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import { openBlob } from '../blobs/pull';
+import { type Digest, digestHex, isDigest } from '../digest';
+import { EdgeError, fail } from '../errors';
+import type { Reference } from '../reference';
+import type { Descriptor } from '../registry/manifest';
+import type { Context } from '../resolve';
+
+/** A layer's uncompressed form: the digest and size of its tar. */
+export interface DiffFacts {
+  diffId: Digest;
+  size: number;
+}
+
+type Compression = 'gzip' | 'zstd' | 'none';
+
+const diffFactsSchema = z.object({
+  diffId: z.string().refine(isDigest).transform((value) => value as Digest),
+  size: z.number().int().nonnegative(),
+});
+
+/** How a layer media type is compressed, or an `UNSUPPORTED` error naming the layer. */
+export function compressionOf(layer: Descriptor): Compression {
+  const type = layer.mediaType;
+  if (type.endsWith('+gzip') || type.endsWith('.tar.gzip')) return 'gzip';
+  if (type.endsWith('+zstd') || type.endsWith('.tar.zstd')) return 'zstd';
+  if (type.endsWith('.tar') || type.endsWith('layer.v1.tar')) return 'none';
+
+  throw new EdgeError(
+    'UNSUPPORTED',
+    415,
+    `layer ${layer.digest} has media type ${type}, which is not a layer a docker archive can hold`,
+  );
+}
+
+/** The uncompressed bytes of a layer, read from the cache or upstream (verified either way). */
+export async function openLayerTar(
+  ctx: Context,
+  reference: Reference,
+  layer: Descriptor,
+): Promise<ReadableStream<Uint8Array>> {
+  const compression = compressionOf(layer);
+  const blob = await openBlob(ctx, reference, layer.digest, { withBody: true, range: null });
+  const body = blob.body!;
+  if (compression === 'none') return body;
+
+  try {
+    // The runtime's types list gzip and deflate only; a runtime without zstd throws here.
+    return body.pipeThrough(new DecompressionStream(compression as 'gzip'));
+  } catch {
+    await body.cancel();
+    throw new EdgeError(
+      'UNSUPPORTED',
+      415,
+      `layer ${layer.digest} is ${compression}-compressed, which this runtime cannot decompress`,
+    );
+  }
+}
+
+/**
+ * The uncompressed size of a layer, after proving it hashes to `diffId`: from KV when an
+ * earlier request proved it, else by decompressing the layer once.
+ */
+export async function diffFacts(
+  ctx: Context,
+  reference: Reference,
+  layer: Descriptor,
+  diffId: Digest,
+): Promise<DiffFacts> {
+  const key = `diff/${layer.digest}`;
+  const known = diffFactsSchema.safeParse(await ctx.store.record(key));
+  if (known.success && known.data.diffId === diffId) return known.data;
+
+  const tar = await openLayerTar(ctx, reference, layer);
+  const { digest, size } = await hashAndCount(tar);
+  if (digest !== diffId) {
+    throw fail.manifestInvalid(
+      `layer ${layer.digest} decompresses to ${digest}, but the image config says ${diffId}`,
+    );
+  }
+
+  const facts = { diffId, size };
+  await ctx.store.putRecord(key, facts);
+  return facts;
+}
+
+async function hashAndCount(stream: ReadableStream<Uint8Array>) {
+  const hasher = new crypto.DigestStream('SHA-256');
+  let size = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      size += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  });
+
+  await stream.pipeThrough(counter).pipeTo(hasher);
+  const hex = bytesToHex(new Uint8Array(await hasher.digest));
+  return { digest: `sha256:${hex}` as Digest, size };
+}
+
+/** The `<hex>.tar` name a docker archive gives a layer. */
+export function layerFileName(diffId: Digest): string {
+  return `${digestHex(diffId)}.tar`;
+}

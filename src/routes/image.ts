@@ -1,0 +1,46 @@
+/**
+ * `GET /image/<reference>`: a docker-loadable archive. A tag (or an index digest) redirects
+ * to the URL pinned to the platform manifest's digest, whose bytes never change.
+ */
+import { Hono } from 'hono';
+import { archiveStream, imageUrl, planArchive } from '../image/archive';
+import { fingerprinting } from '../image/fingerprint';
+import { logEvent } from '../log';
+import { formatReference } from '../reference';
+import { resolveImage } from '../resolve';
+import type { AppEnv } from './context';
+import { platformParam, publicOrigin, referenceAfter } from './params';
+
+/** Routes for image archives. */
+export const imageRoutes = new Hono<AppEnv>();
+
+imageRoutes.get('/image/*', async (c) => {
+  const ctx = c.get('ctx');
+  const url = new URL(c.req.url);
+  const reference = referenceAfter(url, '/image/', ctx.config);
+  ctx.log.set({ reference: formatReference(reference) });
+
+  const image = await resolveImage(ctx, reference, platformParam(url, ctx.config));
+  if (reference.digest !== image.manifestDigest) {
+    ctx.log.set({ outcome: 'rendered' });
+    return c.redirect(imageUrl(publicOrigin(url, ctx.config), image), 302);
+  }
+
+  const plan = await planArchive(ctx, image);
+  ctx.log.set({ digest: image.manifestDigest, bytes: plan.size, outcome: 'rendered' });
+  const headers = {
+    'Content-Type': 'application/x-tar',
+    'Content-Length': String(plan.size),
+    'Content-Disposition': `attachment; filename="${reference.repository.split('/').pop()}.tar"`,
+    'Cache-Control': 'private, max-age=31536000, immutable',
+  };
+  if (c.req.method === 'HEAD') return new Response(null, { headers });
+
+  const archive = { manifestDigest: image.manifestDigest, tag: reference.tag };
+  const body = fingerprinting(archiveStream(ctx, plan), ctx.store, archive, ctx.waitUntil);
+  const fixed = new FixedLengthStream(plan.size);
+  body.pipeTo(fixed.writable).catch((error: unknown) => {
+    logEvent('warn', 'image-stream-failed', { manifest: image.manifestDigest, reason: String(error) });
+  });
+  return new Response(fixed.readable, { headers });
+});
