@@ -12,6 +12,7 @@ declare -A needs=(
   [htpasswd]=apache2-utils
   [/bin/busybox]=busybox-static
   [openssl]=openssl
+  [zstd]=zstd
 )
 
 missing=()

@@ -11,6 +11,7 @@ import { EdgeError, fail } from '../errors';
 import type { Reference } from '../reference';
 import type { Descriptor } from '../registry/manifest';
 import type { Context } from '../resolve';
+import { zstdDecompression } from './zstd';
 
 /** A layer's uncompressed form: the digest and size of its tar. */
 export interface DiffFacts {
@@ -49,18 +50,8 @@ export async function openLayerTar(
   const blob = await openBlob(ctx, reference, layer.digest, { withBody: true, range: null });
   const body = blob.body!;
   if (compression === 'none') return body;
-
-  try {
-    // The runtime's types list gzip and deflate only; a runtime without zstd throws here.
-    return body.pipeThrough(new DecompressionStream(compression as 'gzip'));
-  } catch {
-    await body.cancel();
-    throw new EdgeError(
-      'UNSUPPORTED',
-      415,
-      `layer ${layer.digest} is ${compression}-compressed, which this runtime cannot decompress`,
-    );
-  }
+  if (compression === 'zstd') return body.pipeThrough(zstdDecompression());
+  return body.pipeThrough(new DecompressionStream('gzip'));
 }
 
 /**
@@ -78,7 +69,12 @@ export async function diffFacts(
   if (known.success && known.data.diffId === diffId) return known.data;
 
   const tar = await openLayerTar(ctx, reference, layer);
-  const { digest, size } = await hashAndCount(tar);
+  const { digest, size } = await hashAndCount(tar).catch((error: unknown) => {
+    if (error instanceof EdgeError) throw error;
+    throw fail.manifestInvalid(
+      `layer ${layer.digest} (${layer.mediaType}) cannot be decompressed: ${String(error)}`,
+    );
+  });
   if (digest !== diffId) {
     throw fail.manifestInvalid(
       `layer ${layer.digest} decompresses to ${digest}, but the image config says ${diffId}`,

@@ -11,7 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type StartedEdge } from '../harness/edge';
 import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
 import type { BuiltManifest } from '../harness/image-builder';
+import { buildImage, buildLayer, type LayerBlob } from '../harness/image-builder';
+import { blobFromBytes, sha256Digest } from '../harness/blob';
+import { OCI } from '../harness/media-types';
+import { pushImage } from '../harness/push-image';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
+import { layerEntries, tarArchive } from '../harness/tar';
 import { makeTempDir, removeTempDir } from '../harness/temp';
 import { requireTool, runChecked } from '../harness/tools';
 
@@ -148,4 +153,33 @@ it('gives the same bytes on every download, cold, warm and from an empty cache',
   } finally {
     await fresh.stop({ keepState: false });
   }
+});
+
+/** A zstd layer, compressed by the zstd command as BuildKit would write it. */
+async function zstdLayer(files: Record<string, string>): Promise<LayerBlob> {
+  const tar = tarArchive(layerEntries(files));
+  const out = join(scratch, 'layer.tar.zst');
+  await runChecked(requireTool('zstd'), ['-q', '-f', '-19', '-o', out, '-'], { input: tar });
+  const compressed = await readFile(out);
+  const mediaType = OCI.layerGzip.replace('+gzip', '+zstd');
+  return { ...blobFromBytes(compressed, mediaType), diffId: sha256Digest(tar) };
+}
+
+it('decompresses zstd layers next to gzip ones, checked against their diff_ids', async () => {
+  const layers = [
+    buildLayer({ 'etc/gzip-layer': `gzip ${fixtures.nonce}\n` }, 'oci'),
+    await zstdLayer({ 'etc/zstd-layer': `zstd ${fixtures.nonce}\n`.repeat(1000) }),
+  ];
+  const image = buildImage({ format: 'oci', platform: { os: 'linux', architecture: 'amd64' }, layers });
+  await pushImage(registry, 'fixtures/zstd', image, '1.0');
+
+  const url = `${edge.url}/image/${registry.host}/fixtures/zstd@${image.digest}`;
+  const archive = await download(url);
+  const tar = join(scratch, 'zstd.tar');
+  await writeFile(tar, archive);
+  const layout = join(scratch, 'zstd-oci');
+  await runChecked(requireTool('skopeo'), ['copy', `docker-archive:${tar}`, `oci:${layout}:x`]);
+
+  const copied = await readOciLayers(layout);
+  expect(copied.config.rootfs.diff_ids).toEqual(layers.map((layer) => layer.diffId));
 });
