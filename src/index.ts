@@ -15,6 +15,7 @@ import { hashRoutes } from './routes/hash';
 import { homeRoutes } from './routes/home';
 import { imageRoutes } from './routes/image';
 import { nixRoutes } from './routes/nix';
+import { sha256Routes } from './routes/sha256';
 import { v2 } from './routes/v2';
 
 // Config is parsed once per isolate and env; a broken config is reported on every request.
@@ -59,6 +60,7 @@ app.route('/', homeRoutes);
 app.route('/', v2);
 app.route('/', nixRoutes);
 app.route('/', hashRoutes);
+app.route('/', sha256Routes);
 app.route('/', imageRoutes);
 
 app.notFound(() =>

@@ -9,6 +9,7 @@ import { type Digest, digestOfBytes, isDigest } from './digest';
 import { EdgeError, fail } from './errors';
 import { logEvent, type RequestLog } from './log';
 import { nixHashes } from './nix/hashes';
+import { storedPlatformManifest } from './posted';
 import { type Reference, repositoryName } from './reference';
 import type { Credentials } from './registry/auth';
 import { RegistryClient } from './registry/client';
@@ -73,8 +74,11 @@ export interface ResolvedImage {
   layers: Descriptor[];
 }
 
+/** Where content lives: a registry and a repository in it. */
+export type Repository = Pick<Reference, 'registry' | 'repository'>;
+
 /** A registry client for the reference's repository, after checking the allow-list. */
-export function clientFor(ctx: Context, reference: Reference): RegistryClient {
+export function clientFor(ctx: Context, reference: Repository): RegistryClient {
   const registry = allowedRegistry(ctx.config, reference.registry);
   return new RegistryClient(registry, reference.repository, ctx.log, ctx.credentials);
 }
@@ -163,7 +167,7 @@ function isUpstreamFailure(error: unknown): boolean {
  */
 export async function ensureAccess(
   ctx: Context,
-  reference: Reference,
+  reference: Repository,
   kind: 'manifests' | 'blobs',
   target: string,
 ): Promise<void> {
@@ -210,6 +214,29 @@ export async function resolveImage(
   platform: Platform,
 ): Promise<ResolvedImage> {
   const top = await fetchManifest(ctx, reference);
+  return await resolveFrom(ctx, reference, top, platform, 'upstream');
+}
+
+/**
+ * Where `resolveFrom` finds the platform manifest an index names: `upstream` as
+ * `resolveImage` does (R2, else the registry, recording the blobs in KV), or `stored`: only
+ * a public manifest already in R2, with no request and no write, for a manifest a caller
+ * posted (what it says is not known to be true, so nothing of it is recorded).
+ */
+export type ManifestSource = 'upstream' | 'stored';
+
+/**
+ * Resolves `platform` of a top manifest already in hand (fetched, or posted by a caller):
+ * an image manifest is itself the answer; an index answers the entry `choosePlatform`
+ * picks, or `MANIFEST_UNKNOWN` listing the platforms it has.
+ */
+export async function resolveFrom(
+  ctx: Context,
+  reference: Reference,
+  top: FetchedManifest,
+  platform: Platform,
+  source: ManifestSource,
+): Promise<ResolvedImage> {
   let image: FetchedManifest & { manifest: ImageManifest };
   let chosen: Platform | null = null;
   let platforms: string[] = [];
@@ -224,13 +251,16 @@ export async function resolveImage(
         { platforms },
       );
     }
-    image = await platformManifest(ctx, reference, entry);
+    image =
+      source === 'upstream'
+        ? await platformManifest(ctx, reference, entry)
+        : await storedPlatformManifest(ctx.store, reference, entry);
     chosen = entry.platform ?? null;
   } else {
     image = top as FetchedManifest & { manifest: ImageManifest };
   }
 
-  await recordBlobs(ctx, reference, image.manifest, image.anonymous);
+  if (source === 'upstream') await recordBlobs(ctx, reference, image.manifest, image.anonymous);
   return {
     reference,
     imageDigest: top.digest,

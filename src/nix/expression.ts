@@ -4,12 +4,26 @@
  * skopeo or registry credentials. Works with nixpkgs' `fetchurl` and `<nix/fetchurl.nix>`.
  */
 import { type Digest, digestHex } from '../digest';
-import { formatReference } from '../reference';
+import { formatReference, type Reference } from '../reference';
 import type { Descriptor } from '../registry/manifest';
-import { formatPlatform } from '../registry/platform';
-import type { ResolvedImage } from '../resolve';
+import { formatPlatform, type Platform } from '../registry/platform';
 import { nixHashes } from './hashes';
-import { type NixExpr, nix, printNix } from './printer';
+import { type NixAttrs, type NixExpr, nix, printNix } from './printer';
+
+/**
+ * What an expression is printed from: the fields of a `ResolvedImage` (resolve.ts) that Nix
+ * text needs. Declared here so that rendering depends on data only, never on the runtime.
+ */
+export interface PinnedImage {
+  reference: Reference;
+  imageDigest: Digest;
+  manifestDigest: Digest;
+  platform: Platform | null;
+  tagConfirmedAt: number | null;
+  stale: boolean;
+  config: Descriptor;
+  layers: Descriptor[];
+}
 
 /** The stable URL of a blob at the edge whose origin is `origin`. */
 export function blobUrl(
@@ -34,7 +48,50 @@ export function blobUrls(
 }
 
 /** The Nix file that pins `image`, served by the edge at `origin`. */
-export function fetchurlExpression(image: ResolvedImage, origin: string): string {
+export function fetchurlExpression(image: PinnedImage, origin: string): string {
+  const platform = image.platform === null ? 'single platform' : formatPlatform(image.platform);
+  const header = headerLines(image, image.manifestDigest, platform, `from ${origin}`);
+
+  return printNix(nix.function(['fetchurl'], fetchurlAttrs(image, origin)), { header });
+}
+
+/**
+ * The Nix file that pins every platform of an image: `{ fetchurl }: { <key> = <the
+ * single-platform attribute set>; ... }`, keyed by Nix system (or OCI name), so that
+ * `(import ./image.nix { inherit fetchurl; }).${system}` picks the machine's own.
+ */
+export function everyPlatformExpression(
+  platforms: readonly { key: string; image: PinnedImage }[],
+  origin: string,
+): string {
+  const body = nix.attrs(platforms.map(({ key, image }) => [key, fetchurlAttrs(image, origin)]));
+  const first = platforms[0]?.image;
+  const keys = `every platform: ${platforms.map(({ key }) => key).join(', ')}`;
+  const header = first && headerLines(first, first.imageDigest, keys, `from ${origin}`);
+
+  return printNix(nix.function(['fetchurl'], body), header ? { header } : {});
+}
+
+/**
+ * The `#` lines above an expression: `<reference> -> <digest> (<what>), <where>`, and a
+ * warning when the tag was answered stale because the registry failed.
+ */
+export function headerLines(
+  image: PinnedImage,
+  digest: string,
+  what: string,
+  where: string,
+): string[] {
+  const lines = [`${formatReference(image.reference)} -> ${digest} (${what}), ${where}`];
+  if (image.stale && image.tagConfirmedAt !== null) {
+    const confirmed = new Date(image.tagConfirmedAt).toISOString();
+    lines.push(`served stale: the registry failed; the tag was last confirmed ${confirmed}`);
+  }
+  return lines;
+}
+
+/** The attribute set that pins one platform of an image: names, digests, config, layers. */
+export function fetchurlAttrs(image: PinnedImage, origin: string): NixAttrs {
   const { reference } = image;
   const fetch = (descriptor: Descriptor, name: string): NixExpr => {
     const urls = blobUrls(origin, reference, descriptor);
@@ -51,7 +108,7 @@ export function fetchurlExpression(image: ResolvedImage, origin: string): string
   };
 
   const stem = storeNameStem(reference.repository);
-  const body = nix.attrs({
+  return nix.attrs({
     imageName: nix.string(`${reference.registry}/${reference.repository}`),
     imageTag: nix.optionalString(reference.tag),
     imageDigest: nix.string(image.imageDigest),
@@ -63,15 +120,6 @@ export function fetchurlExpression(image: ResolvedImage, origin: string): string
       ),
     ),
   });
-
-  const platform = image.platform === null ? 'single platform' : formatPlatform(image.platform);
-  const header = `${formatReference(reference)} -> ${image.manifestDigest} (${platform}), from ${origin}`;
-  const headers = [header];
-  if (image.stale && image.tagConfirmedAt !== null) {
-    const confirmed = new Date(image.tagConfirmedAt).toISOString();
-    headers.push(`served stale: the registry failed; the tag was last confirmed ${confirmed}`);
-  }
-  return printNix(nix.function(['fetchurl'], body), { header: headers });
 }
 
 /** The last repository component, which is already a valid store-name fragment. */

@@ -2,7 +2,8 @@
  * The one place that writes Nix text. Callers build a small typed expression tree and
  * `printNix` turns it into stable, 2-space-indented source. The printer owns every escape:
  * a string from a registry, a tag or a header can only ever become a string literal, an
- * attribute name or comment text, never code.
+ * attribute name or comment text, never code. Names that are code (variables, function
+ * arguments, `inherit` and `let` names) must be plain identifiers, or printing throws.
  */
 
 /** A Nix expression the printer can write. */
@@ -15,7 +16,8 @@ export type NixExpr =
   | NixAttrs
   | NixVar
   | NixApply
-  | NixFunction;
+  | NixFunction
+  | NixLet;
 
 /** A string literal; any text but NUL and unpaired surrogates (Nix cannot hold either). */
 export interface NixString {
@@ -46,10 +48,17 @@ export interface NixList {
   readonly items: readonly NixExpr[];
 }
 
-/** An attribute set; entries print in the order given, and names must be unique. */
+/**
+ * An attribute set; `inherit` names print first, then entries in the order given, and all
+ * names must be unique. `rec` lets the values refer to the set's own attributes.
+ */
 export interface NixAttrs {
   readonly kind: 'attrs';
   readonly entries: readonly (readonly [name: string, value: NixExpr])[];
+  /** `rec { ... }` rather than `{ ... }`. */
+  readonly rec?: boolean;
+  /** `inherit a b;`: attributes whose values are the variables of the same names in scope. */
+  readonly inherit?: readonly string[];
 }
 
 /** A variable reference, such as a function argument. */
@@ -72,6 +81,21 @@ export interface NixFunction {
   readonly body: NixExpr;
 }
 
+/** `let bindings in body`; binding names must be unique identifiers. */
+export interface NixLet {
+  readonly kind: 'let';
+  readonly bindings: readonly (readonly [name: string, value: NixExpr])[];
+  readonly body: NixExpr;
+}
+
+/** Options for `nix.attrs`. */
+export interface AttrsOptions {
+  /** Print `rec { ... }`. */
+  readonly rec?: boolean;
+  /** Names to `inherit` from the enclosing scope, printed before the entries. */
+  readonly inherit?: readonly string[];
+}
+
 /** Options for `printNix`. */
 export interface PrintOptions {
   /** Lines written as `# ...` comments above the expression; line breaks become spaces. */
@@ -91,9 +115,13 @@ export const nix = {
   /** A list of expressions. */
   list: (items: readonly NixExpr[]): NixList => ({ kind: 'list', items }),
   /** An attribute set, from entries or from an object (in its key order). */
-  attrs: (entries: Record<string, NixExpr> | NixAttrs['entries']): NixAttrs => ({
+  attrs: (
+    entries: Record<string, NixExpr> | NixAttrs['entries'],
+    options: AttrsOptions = {},
+  ): NixAttrs => ({
     kind: 'attrs',
     entries: Array.isArray(entries) ? entries : Object.entries(entries),
+    ...options,
   }),
   /** A variable reference. */
   var: (name: string): NixVar => ({ kind: 'var', name }),
@@ -105,6 +133,8 @@ export const nix = {
     formals,
     body,
   }),
+  /** `let bindings in body`. */
+  let: (bindings: NixLet['bindings'], body: NixExpr): NixLet => ({ kind: 'let', bindings, body }),
   /** A string, or `null` when the value is null: for optional fields such as a tag. */
   optionalString: (value: string | null): NixString | NixNull =>
     value === null ? nix.null : nix.string(value),
@@ -155,11 +185,14 @@ function printExpr(expr: NixExpr, depth: number, position: Position = 'top'): st
       return parenthesise(printApply(expr, depth), position);
     case 'function':
       return parenthesise(printFunction(expr, depth), position);
+    case 'let':
+      return parenthesise(printLet(expr, depth), position);
   }
 }
 
 // A list item or a function argument is a single "select" expression in Nix's grammar, so
-// calls, functions and negative numbers there need parentheses: `[ -1 ]` is a syntax error.
+// calls, functions, lets and negative numbers there need parentheses: `[ -1 ]` is a syntax
+// error. A set, `rec` or not, is a select expression already: `f rec { }` needs none.
 function parenthesise(text: string, position: Position): string {
   return position === 'item' ? `(${text})` : text;
 }
@@ -180,17 +213,42 @@ function printList(list: NixList, depth: number): string {
 }
 
 function printAttrs(attrs: NixAttrs, depth: number): string {
-  if (attrs.entries.length === 0) return '{ }';
+  const open = attrs.rec === true ? 'rec {' : '{';
+  const inherited = attrs.inherit ?? [];
+  if (attrs.entries.length === 0 && inherited.length === 0) return `${open} }`;
 
   const seen = new Set<string>();
-  const pad = indent(depth + 1);
-  const lines = attrs.entries.map(([name, value]) => {
+  const define = (name: string) => {
     if (seen.has(name)) throw new Error(`attribute ${quoteString(name)} is defined twice`);
     seen.add(name);
+  };
+  const pad = indent(depth + 1);
+  const lines = attrs.entries.map(([name, value]) => {
+    define(name);
     return `${pad}${attributeName(name)} = ${printExpr(value, depth + 1)};`;
   });
+  // An inherited name is read as a variable, so it must be one: never quoted, never code.
+  const names = inherited.map((name) => identifier(name, 'variable'));
+  names.forEach(define);
+  const inherit = names.length === 0 ? [] : [`${pad}inherit ${names.join(' ')};`];
 
-  return ['{', ...lines, `${indent(depth)}}`].join('\n');
+  return [open, ...inherit, ...lines, `${indent(depth)}}`].join('\n');
+}
+
+// Bindings one a line, then `in` and the body back at the let's own depth, as docker2nix
+// printed its layers.
+function printLet(expr: NixLet, depth: number): string {
+  const seen = new Set<string>();
+  const pad = indent(depth + 1);
+  const lines = expr.bindings.map(([name, value]) => {
+    // A binding is referred to by name from the body, so it must be a plain identifier.
+    identifier(name, 'let binding');
+    if (seen.has(name)) throw new Error(`let binding ${name} is defined twice`);
+    seen.add(name);
+    return `${pad}${name} = ${printExpr(value, depth + 1)};`;
+  });
+
+  return ['let', ...lines, `${indent(depth)}in ${printExpr(expr.body, depth)}`].join('\n');
 }
 
 function printApply(apply: NixApply, depth: number): string {

@@ -118,7 +118,9 @@ export class RegistryClient {
     knownChallenges.set(this.registry.origin, challenge);
 
     const authorization = await authorize(this.registry, challenge, this.scope, credentials);
-    if (authorization === null) return response;
+    // Nothing new to offer: sending refused credentials again would only count as another
+    // failed login on registries that lock accounts.
+    if (authorization === null || authorization === preset) return response;
 
     await response.body?.cancel();
     return await this.exchange(url, request, authorization);
@@ -145,7 +147,18 @@ export class RegistryClient {
 
       const response = await this.fetchWithShortRetry(target, request.method, headers);
       const location = response.headers.get('Location');
-      if (!isRedirect(response.status) || location === null) return response;
+      if (!isRedirect(response.status) || location === null) {
+        if (target.origin === origin || response.ok) return response;
+
+        // A redirect target that refuses is the registry's storage failing, not an answer
+        // about the caller: its 401 or 403 must start no credential retry, and a challenge
+        // it sends must never be answered with the caller's credentials.
+        await response.body?.cancel();
+        throw fail.unavailable(
+          `registry ${this.registry.name} sent ${request.kind} to ${target.host}, ` +
+            `which answered ${response.status}`,
+        );
+      }
       if (request.redirects === 'report') return response;
 
       await response.body?.cancel();

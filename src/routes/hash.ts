@@ -12,7 +12,7 @@ import { nixHashes } from '../nix/hashes';
 import { formatReference } from '../reference';
 import type { Descriptor } from '../registry/manifest';
 import { formatPlatform, nixSystem } from '../registry/platform';
-import { type ResolvedImage, resolveImage } from '../resolve';
+import { ensureAccess, type ResolvedImage, resolveImage } from '../resolve';
 import type { AppEnv } from './context';
 import { choiceParam, pathAfter, platformParam, publicOrigin, referenceAfter } from './params';
 
@@ -95,6 +95,8 @@ async function blobHashes(ctx: Ctx, url: URL, path: string): Promise<Response> {
   if (record === null) {
     throw fail.blobUnknown(`blob ${digest} has not appeared in any manifest this edge resolved`);
   }
+  // Even the facts of a private blob (its repository, its size) are the registry's to share.
+  if (!record.anonymous) await ensureAccess(ctx, record, 'blobs', digest);
   ctx.log.set({ outcome: 'rendered' });
 
   if (format === 'nix32') return textLine(record.nix32);

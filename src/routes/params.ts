@@ -1,10 +1,13 @@
 /**
- * Reading what a caller put in a URL: the reference after a route prefix, and the query
- * options that several routes share. Every value is validated here before any use.
+ * Reading what a caller sent: the reference after a route prefix, the query options that
+ * several routes share, and a bounded request body. Every value is validated here before
+ * any use.
  */
+import { z } from 'zod';
 import type { Config } from '../config';
-import { fail } from '../errors';
+import { EdgeError, fail } from '../errors';
 import { parseReference, type Reference } from '../reference';
+import { MAX_MANIFEST_BYTES } from '../registry/manifest';
 import { parsePlatform, type Platform } from '../registry/platform';
 
 /** The reference written after `prefix` in the path (`/nix/<reference>`), percent-decoded. */
@@ -26,6 +29,69 @@ export function pathAfter(url: URL, prefix: string): string {
 export function platformParam(url: URL, config: Config): Platform {
   const value = url.searchParams.get('platform');
   return value === null || value === '' ? config.defaultPlatform : parsePlatform(value);
+}
+
+/** `?platform=` as `platformParam` reads it, or `all` for every platform of the image. */
+export function platformsParam(url: URL, config: Config): Platform | 'all' {
+  return url.searchParams.get('platform')?.trim().toLowerCase() === 'all'
+    ? 'all'
+    : platformParam(url, config);
+}
+
+// Nix's store-name grammar: its characters, its length, and no leading dot.
+const storeName = z
+  .string()
+  .max(211, 'it is longer than 211 characters')
+  .regex(
+    /^[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*$/,
+    'use A-Z a-z 0-9 + - . _ ? = only, not starting with a dot',
+  );
+
+/**
+ * A query parameter that names a derivation, such as `?altName=`: null when absent, else a
+ * valid Nix store name or 400 `NAME_INVALID`.
+ */
+export function storeNameParam(url: URL, name: string): string | null {
+  const value = url.searchParams.get(name);
+  if (value === null) return null;
+
+  const parsed = storeName.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const reason = parsed.error.issues[0]?.message ?? 'invalid';
+  throw fail.nameInvalid(`${name}=${JSON.stringify(value)} is not a Nix store name: ${reason}`);
+}
+
+/**
+ * A request body that should be a manifest, read up to the manifest limit (4 MiB): a larger
+ * one is 400 `MANIFEST_INVALID` before more of it is read.
+ */
+export async function manifestBody(request: Request): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new EdgeError('MANIFEST_INVALID', 400, `the body is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  const declared = Number(request.headers.get('Content-Length') ?? '0');
+  if (declared > MAX_MANIFEST_BYTES) throw tooLarge();
+
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = request.body?.getReader();
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > MAX_MANIFEST_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /** A query parameter that must be one of `allowed`; the first is the default. */

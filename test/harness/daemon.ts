@@ -14,8 +14,16 @@ export interface Daemon {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts `cmd` with `args` (no shell) and keeps the tail of its output. */
-export function startDaemon(cmd: string, args: readonly string[], cwd?: string): Daemon {
+/**
+ * Starts `cmd` with `args` (no shell) and keeps the tail of its output: the last 64 KiB, or
+ * `outputLimit` bytes for a daemon whose whole log a test reads.
+ */
+export function startDaemon(
+  cmd: string,
+  args: readonly string[],
+  cwd?: string,
+  outputLimit = OUTPUT_LIMIT,
+): Daemon {
   const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   // Without a listener, a spawn failure would be an uncaught 'error' event.
   child.on('error', () => undefined);
@@ -23,7 +31,7 @@ export function startDaemon(cmd: string, args: readonly string[], cwd?: string):
 
   let output = '';
   const keep = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    output = (output + chunk.toString('utf8')).slice(-outputLimit);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);

@@ -27,6 +27,8 @@ export interface EdgeOptions {
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const READY_TIMEOUT_MS = 60_000;
+/** How much of its output an edge keeps; a longer output has lost its beginning. */
+export const EDGE_OUTPUT_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Starts `node scripts/start.mjs` (what `npm start` runs) on a free port with its own state
@@ -45,7 +47,8 @@ export async function startEdge(options: EdgeOptions): Promise<StartedEdge> {
     ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
   ];
 
-  const daemon = startDaemon(process.execPath, args, ROOT);
+  // The whole log is kept: tests search it for anything secret that must not be there.
+  const daemon = startDaemon(process.execPath, args, ROOT, EDGE_OUTPUT_LIMIT);
   const stop = async ({ keepState = true } = {}) => {
     await daemon.stop(10_000);
     if (!keepState) await removeTempDir(stateDir);

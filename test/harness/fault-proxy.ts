@@ -5,11 +5,18 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { answerStatus, faultApplies, relayCut, relayFlipped, type Fault } from './faults';
+import {
+  answerRedirect,
+  answerStatus,
+  faultApplies,
+  relayCut,
+  relayFlipped,
+  type Fault,
+} from './faults';
 import { freePort } from './ports';
 import { closeServer, listen } from './servers';
 
-export { ociErrorBody, type Fault } from './faults';
+export { ociErrorBody, type Fault, type RedirectStatus } from './faults';
 
 /** One request the proxy received; `path` includes the query. */
 export interface ProxiedRequest {
@@ -25,6 +32,8 @@ export interface FaultProxy {
   url: string;
   /** Every request received, in order, faulted or not. */
   requests: ProxiedRequest[];
+  /** The requests among them that carried an `Authorization` header, in order. */
+  authorized: ProxiedRequest[];
   /** Sets the fault to apply from now on; null makes the proxy healthy. */
   set(fault: Fault | null): void;
   stop(): Promise<void>;
@@ -49,6 +58,7 @@ export async function startFaultProxy(registryUrl: string): Promise<FaultProxy> 
     fault: null,
     remaining: Infinity,
     requests: [],
+    authorized: [],
   };
   const server = createServer((req, res) => {
     relay(state, req, res).catch((err: unknown) => failRelay(res, asError(err)));
@@ -59,6 +69,7 @@ export async function startFaultProxy(registryUrl: string): Promise<FaultProxy> 
     host: `127.0.0.1:${port}`,
     url: state.self,
     requests: state.requests,
+    authorized: state.authorized,
     set: (fault) => {
       state.fault = fault;
       state.remaining = fault?.times ?? Infinity;
@@ -73,23 +84,34 @@ interface ProxyState {
   fault: Fault | null;
   remaining: number;
   requests: ProxiedRequest[];
+  authorized: ProxiedRequest[];
 }
 
-// Takes the current fault for this request when it applies, counting down its `times`.
+// Takes the current fault for this request when it applies, counting down its `times`. A
+// redirect counts only when it replaces a 200 (see relay): the requests the registry
+// refuses for want of a token do not use it up.
 function takeFault(state: ProxyState, method: string, path: string): Fault | null {
   const fault = state.fault;
   if (fault === null || state.remaining <= 0 || !faultApplies(fault, method, path)) return null;
 
-  state.remaining--;
-  if (state.remaining <= 0) state.fault = null;
+  if (fault.kind !== 'redirect') spend(state, fault);
 
   return fault;
+}
+
+function spend(state: ProxyState, fault: Fault): void {
+  // A fault replaced while its request was under way leaves the new one's count alone.
+  if (state.fault !== fault) return;
+
+  state.remaining--;
+  if (state.remaining <= 0) state.fault = null;
 }
 
 async function relay(state: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
   const path = req.url ?? '/';
   state.requests.push({ method, path });
+  if (req.headers.authorization !== undefined) state.authorized.push({ method, path });
   const fault = takeFault(state, method, path);
   if (fault?.kind === 'status') {
     answerStatus(fault, req, res);
@@ -107,6 +129,11 @@ async function relay(state: ProxyState, req: IncomingMessage, res: ServerRespons
     headers: { ...relayedHeaders(req.headers), host: state.upstream.host },
   });
   upstreamReq.on('response', (upstream) => {
+    if (fault?.kind === 'redirect' && upstream.statusCode === 200) {
+      spend(state, fault);
+      answerRedirect(fault, upstream, res);
+      return;
+    }
     respond(state, fault, upstream, res).catch(() => res.destroy());
   });
   upstreamReq.on('error', (err) => failRelay(res, err));

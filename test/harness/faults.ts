@@ -19,7 +19,24 @@ export type Fault =
       times?: number;
     }
   /** Waits `ms` before forwarding requests whose path matches `match`. */
-  | { kind: 'delay'; ms: number; match?: RegExp; times?: number };
+  | { kind: 'delay'; ms: number; match?: RegExp; times?: number }
+  /**
+   * Answers GET .../blobs/<digest> with `status` (307 by default) and `Location: location`,
+   * the way registries hand blobs to a CDN or S3. The registry is asked first, so it still
+   * checks credentials: only its 200 becomes the redirect, and only that counts for `times`.
+   * `methods` widens the fault to HEAD.
+   */
+  | {
+      kind: 'redirect';
+      digest: string;
+      location: string;
+      status?: RedirectStatus;
+      methods?: readonly ('GET' | 'HEAD')[];
+      times?: number;
+    };
+
+/** The statuses with which HTTP redirects a request. */
+export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
 
 /** A JSON error body in the OCI distribution shape, for `status` faults. */
 export function ociErrorBody(code: string, message: string): string {
@@ -28,11 +45,17 @@ export function ociErrorBody(code: string, message: string): string {
 
 /**
  * Whether `fault` concerns a request for `method` and `path` (with query). Byte faults hit
- * GETs of their blob only; the others hit every path `match` accepts (all by default).
+ * GETs of their blob only, redirects the `methods` asked for; the others hit every path
+ * `match` accepts (all by default).
  */
 export function faultApplies(fault: Fault, method: string, path: string): boolean {
+  const isBlob = (digest: string) => path.split('?')[0]?.endsWith(`/blobs/${digest}`) === true;
   if (fault.kind === 'flip' || fault.kind === 'cut') {
-    return method === 'GET' && path.split('?')[0]?.endsWith(`/blobs/${fault.digest}`) === true;
+    return method === 'GET' && isBlob(fault.digest);
+  }
+  if (fault.kind === 'redirect') {
+    const methods: readonly string[] = fault.methods ?? ['GET'];
+    return methods.includes(method) && isBlob(fault.digest);
   }
 
   return fault.match === undefined || fault.match.test(path);
@@ -50,6 +73,17 @@ export function answerStatus(
   const headers = { 'Content-Type': type, ...fault.headers, 'Content-Length': body.length };
   res.writeHead(fault.status, headers);
   res.end(body);
+}
+
+/** Answers a `redirect` fault in place of the registry's 200, whose body is dropped. */
+export function answerRedirect(
+  fault: Extract<Fault, { kind: 'redirect' }>,
+  upstream: IncomingMessage,
+  res: ServerResponse,
+): void {
+  upstream.destroy();
+  res.writeHead(fault.status ?? 307, { Location: fault.location, 'Content-Length': 0 });
+  res.end();
 }
 
 /**

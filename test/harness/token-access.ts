@@ -1,4 +1,4 @@
-import { PUSHER, READER } from './users';
+import { PUSHER, READER, ROBOT } from './users';
 
 /** One entry of a registry token's `access` claim. */
 export interface AccessEntry {
@@ -23,7 +23,8 @@ export function parseScope(scope: string): AccessEntry | null {
 
 /**
  * The actions `user` (null: anonymous) is granted out of those requested: anonymous callers
- * pull, except under `private/`; the reader pulls everything; the pusher pulls and pushes.
+ * pull, except under `private/`; the reader and the robot pull everything; the pusher pulls
+ * and pushes.
  */
 export function grantedActions(user: string | null, entry: AccessEntry): string[] {
   if (entry.type !== 'repository') return [];
@@ -35,7 +36,7 @@ export function grantedActions(user: string | null, entry: AccessEntry): string[
 
 function allowedActions(user: string | null, name: string): string[] {
   if (user === PUSHER.username) return ['pull', 'push'];
-  if (user === READER.username) return ['pull'];
+  if (user === READER.username || user === ROBOT.username) return ['pull'];
   if (name.startsWith('private/')) return [];
 
   return ['pull'];

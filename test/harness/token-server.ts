@@ -38,6 +38,8 @@ export interface TokenServer {
   certPath: string;
   lifetimeSeconds: number;
   requests: TokenRequestRecord[];
+  /** Every token issued, in order, so tests can look for them where they must not be. */
+  issued: string[];
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     issuer: opts.issuer ?? 'hocker-edge-test-issuer',
     lifetimeSeconds: opts.lifetimeSeconds ?? 300,
     requests: [],
+    issued: [],
   };
   const server = createServer((req, res) => answer(state, req, res));
   await listen(server, port);
@@ -76,6 +79,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     certPath: signer.certPath,
     lifetimeSeconds: state.lifetimeSeconds,
     requests: state.requests,
+    issued: state.issued,
     stop: async () => {
       await closeServer(server);
       await removeTempDir(dir);
@@ -89,6 +93,7 @@ interface IssuerState {
   issuer: string;
   lifetimeSeconds: number;
   requests: TokenRequestRecord[];
+  issued: string[];
 }
 
 function answer(state: IssuerState, req: IncomingMessage, res: ServerResponse): void {
@@ -164,6 +169,7 @@ function issue(state: IssuerState, user: string | null, aud: string, scopes: str
   };
   const header = { typ: 'JWT', x5c: [state.signer.certBase64Der] };
   const token = signEs256Jwt(header, claims, state.signer.key);
+  state.issued.push(token);
 
   return {
     token,
