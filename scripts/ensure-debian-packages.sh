@@ -13,6 +13,9 @@ declare -A needs=(
   [/bin/busybox]=busybox-static
   [openssl]=openssl
   [zstd]=zstd
+  [podman]=podman
+  [containerd]=containerd
+  [ctr]=containerd
 )
 
 missing=()

@@ -162,8 +162,10 @@ function isUpstreamFailure(error: unknown): boolean {
 }
 
 /**
- * Before bytes first fetched with credentials are served from the cache: the caller must
- * present credentials that the registry accepts for this repository (a HEAD proves it).
+ * Before bytes first fetched with credentials are served from the cache: the registry must
+ * let this caller read them in this repository, which a HEAD as the caller proves. The same
+ * bytes may be public elsewhere (a private image on a public base), so an anonymous caller
+ * is asked about too, and refused only when the registry refuses.
  */
 export async function ensureAccess(
   ctx: Context,
@@ -171,11 +173,6 @@ export async function ensureAccess(
   kind: 'manifests' | 'blobs',
   target: string,
 ): Promise<void> {
-  if (ctx.credentials === undefined) {
-    throw fail.unauthorized(
-      `${repositoryName(reference)} is private: authenticate with credentials its registry accepts`,
-    );
-  }
   const answer = await clientFor(ctx, reference).send({
     method: 'HEAD',
     kind,

@@ -40,7 +40,10 @@ const configSchema = z.object({
 });
 
 /** The digest-pinned URL of an image's archive, keeping the tag as its label. */
-export function imageUrl(origin: string, image: ResolvedImage): string {
+export function imageUrl(
+  origin: string,
+  image: Pick<ResolvedImage, 'reference' | 'manifestDigest'>,
+): string {
   const { registry, repository, tag } = image.reference;
   const label = tag === null ? '' : `:${tag}`;
   return `${origin}/image/${registry}/${repository}${label}@${image.manifestDigest}`;

@@ -23,6 +23,14 @@ export interface PinnedImage {
   stale: boolean;
   config: Descriptor;
   layers: Descriptor[];
+  /** The docker archive at `/image/...`, once its hash is known (see image/fingerprint.ts). */
+  archive?: ArchivePin | null;
+}
+
+/** Where the image's docker archive is, and its Nix hash once it has been downloaded whole. */
+export interface ArchivePin {
+  url: string;
+  nix32: string | null;
 }
 
 /** The stable URL of a blob at the edge whose origin is `origin`. */
@@ -51,6 +59,9 @@ export function blobUrls(
 export function fetchurlExpression(image: PinnedImage, origin: string): string {
   const platform = image.platform === null ? 'single platform' : formatPlatform(image.platform);
   const header = headerLines(image, image.manifestDigest, platform, `from ${origin}`);
+  if (image.archive && image.archive.nix32 === null) {
+    header.push(`no image attribute yet: GET ${image.archive.url} once, then fetch this again`);
+  }
 
   return printNix(nix.function(['fetchurl'], fetchurlAttrs(image, origin)), { header });
 }
@@ -108,18 +119,29 @@ export function fetchurlAttrs(image: PinnedImage, origin: string): NixAttrs {
   };
 
   const stem = storeNameStem(reference.repository);
-  return nix.attrs({
-    imageName: nix.string(`${reference.registry}/${reference.repository}`),
-    imageTag: nix.optionalString(reference.tag),
-    imageDigest: nix.string(image.imageDigest),
-    manifestDigest: nix.string(image.manifestDigest),
-    config: fetch(image.config, `${stem}-config-${short(image.config)}.json`),
-    layers: nix.list(
-      image.layers.map((layer, index) =>
-        fetch(layer, `${stem}-layer-${index}-${short(layer)}${layerExtension(layer.mediaType)}`),
+  const entries: [string, NixExpr][] = [
+    ['imageName', nix.string(`${reference.registry}/${reference.repository}`)],
+    ['imageTag', nix.optionalString(reference.tag)],
+    ['imageDigest', nix.string(image.imageDigest)],
+    ['manifestDigest', nix.string(image.manifestDigest)],
+    ['config', fetch(image.config, `${stem}-config-${short(image.config)}.json`)],
+    [
+      'layers',
+      nix.list(
+        image.layers.map((layer, index) =>
+          fetch(layer, `${stem}-layer-${index}-${short(layer)}${layerExtension(layer.mediaType)}`),
+        ),
       ),
-    ),
-  });
+    ],
+  ];
+
+  const { archive } = image;
+  if (archive && archive.nix32 !== null) {
+    const name = `${stem}-image-${digestHex(image.manifestDigest).slice(0, 12)}.tar`;
+    const attrs = { name: nix.string(name), url: nix.string(archive.url), sha256: nix.string(archive.nix32) };
+    entries.push(['image', nix.apply('fetchurl', nix.attrs(attrs))]);
+  }
+  return nix.attrs(entries);
 }
 
 /** The last repository component, which is already a valid store-name fragment. */

@@ -12,9 +12,11 @@ import { type Challenge, parseChallenges, preferredChallenge } from './challenge
 /** What the edge wants from upstream: a manifest or a blob of this client's repository. */
 export interface UpstreamRequest {
   method: 'GET' | 'HEAD';
-  kind: 'manifests' | 'blobs';
-  /** A tag or a digest. */
+  kind: 'manifests' | 'blobs' | 'tags';
+  /** A tag or a digest (`list` for tags). */
   reference: string;
+  /** Query parameters to pass on (tag list paging), already validated by the caller. */
+  query?: URLSearchParams;
   accept?: string;
   range?: string;
   /** 'report' answers a redirect itself instead of following it (for access checks). */
@@ -73,7 +75,9 @@ export class RegistryClient {
    * credentials are used only when the registry refuses to answer without them.
    */
   async send(request: UpstreamRequest): Promise<UpstreamAnswer> {
-    const url = `${this.registry.origin}/v2/${this.repository}/${request.kind}/${request.reference}`;
+    const query = request.query?.size ? `?${request.query.toString()}` : '';
+    const path = `/v2/${this.repository}/${request.kind}/${request.reference}${query}`;
+    const url = `${this.registry.origin}${path}`;
     const needsCredentials = this.credentials !== undefined && privateScopes.has(this.scopeKey());
 
     if (!needsCredentials) {
@@ -252,7 +256,10 @@ async function upstreamError(
 ): Promise<EdgeError> {
   const upstream = await readErrorBody(response);
   const detail = { upstream: { status: response.status, errors: upstream.errors } };
-  const what = `${request.kind === 'manifests' ? 'manifest' : 'blob'} ${request.reference}`;
+  const what =
+    request.kind === 'tags'
+      ? 'the tag list'
+      : `${request.kind === 'manifests' ? 'manifest' : 'blob'} ${request.reference}`;
   const said = upstream.message ? `: ${upstream.message}` : '';
 
   switch (response.status) {
@@ -262,7 +269,9 @@ async function upstreamError(
       return new EdgeError('DENIED', 403, `registry ${registry.name} denied ${what}${said}`, detail);
     case 404: {
       const code = NOT_FOUND_CODES.has(upstream.code ?? '') ? upstream.code : undefined;
-      const fallback = request.kind === 'manifests' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN';
+      const fallback = { manifests: 'MANIFEST_UNKNOWN', blobs: 'BLOB_UNKNOWN', tags: 'NAME_UNKNOWN' }[
+        request.kind
+      ];
       return new EdgeError(
         (code ?? fallback) as 'MANIFEST_UNKNOWN',
         404,

@@ -10,7 +10,9 @@ import { Hono } from 'hono';
 import { allowedRegistry, type Config } from '../config';
 import { type PlatformImage, resolveEveryPlatform } from '../every-platform';
 import { fail } from '../errors';
-import { everyPlatformExpression, fetchurlExpression } from '../nix/expression';
+import { imageUrl } from '../image/archive';
+import { knownFingerprint } from '../image/fingerprint';
+import { everyPlatformExpression, fetchurlExpression, type PinnedImage } from '../nix/expression';
 import { fetchdockerExpression, fetchdockerNames } from '../nix/fetchdocker';
 import { postedManifest } from '../posted';
 import { formatReference, type Reference } from '../reference';
@@ -47,7 +49,7 @@ nixRoutes.get('/nix/*', async (c) => {
     platform === 'all'
       ? await resolveEveryPlatform(ctx, reference, await fetchManifest(ctx, reference), 'upstream')
       : await resolveImage(ctx, reference, platform);
-  return render(ctx, url, request, resolved);
+  return await render(ctx, url, request, resolved);
 });
 
 nixRoutes.post('/nix/*', async (c) => {
@@ -65,7 +67,7 @@ nixRoutes.post('/nix/*', async (c) => {
     platform === 'all'
       ? await resolveEveryPlatform(ctx, reference, top, 'stored')
       : await resolveFrom(ctx, reference, top, platform, 'stored');
-  return render(ctx, url, request, resolved);
+  return await render(ctx, url, request, resolved);
 });
 
 /** What a `/nix/` request asks for, validated before anything is fetched. */
@@ -97,17 +99,20 @@ function nixRequest(url: URL, config: Config): NixRequest {
   return { reference, format, platform, altName };
 }
 
-function render(
+async function render(
   ctx: Context,
   url: URL,
   request: NixRequest,
   resolved: ResolvedImage | PlatformImage[],
-): Response {
+): Promise<Response> {
   const origin = publicOrigin(url, ctx.config);
   let text: string;
   if (Array.isArray(resolved)) {
     ctx.log.set({ digest: resolved[0]?.image.imageDigest });
-    text = everyPlatformExpression(resolved, origin);
+    const pinned = await Promise.all(
+      resolved.map(async (entry) => ({ ...entry, image: await withArchive(ctx, entry.image, origin) })),
+    );
+    text = everyPlatformExpression(pinned, origin);
   } else if (request.format === 'fetchdocker') {
     ctx.log.set({ digest: resolved.manifestDigest });
     // Docker Hub's comes out as hocker's default, https://registry-1.docker.io/v2/, the one
@@ -117,11 +122,17 @@ function render(
     text = fetchdockerExpression(resolved, { registryUrl, altName: request.altName });
   } else {
     ctx.log.set({ digest: resolved.manifestDigest });
-    text = fetchurlExpression(resolved, origin);
+    text = fetchurlExpression(await withArchive(ctx, resolved, origin), origin);
   }
 
   ctx.log.set({ outcome: 'rendered' });
   return new Response(text, { headers: { 'Content-Type': 'text/x-nix; charset=utf-8' } });
+}
+
+/** The image with its docker archive's URL, and the archive's hash once KV knows it. */
+async function withArchive<T extends PinnedImage>(ctx: Context, image: T, origin: string) {
+  const known = await knownFingerprint(ctx.store, image.manifestDigest, image.reference.tag);
+  return { ...image, archive: { url: imageUrl(origin, image), nix32: known?.nix32 ?? null } };
 }
 
 // curl posts as a form and many clients say application/json or text/plain: only a vendor

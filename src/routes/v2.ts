@@ -11,22 +11,24 @@ import { fail } from '../errors';
 import { parseReference, type Reference } from '../reference';
 import { normalizeMediaType } from '../registry/manifest';
 import { fetchManifest } from '../resolve';
+import { listTags } from '../tags';
 import type { AppEnv } from './context';
 
 /** What a `/v2/...` path names. */
 export interface V2Target {
   reference: Reference;
-  kind: 'manifests' | 'blobs';
+  kind: 'manifests' | 'blobs' | 'tags';
 }
 
-const V2_PATH = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/;
+const V2_PATH = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/;
 
 /** Parses a `/v2/` path (after the base) into a reference, or throws `NAME_INVALID`. */
 export function parseV2Path(path: string, ns: string | undefined, config: Config): V2Target {
   const match = V2_PATH.exec(path);
   if (match === null) {
     throw fail.nameInvalid(
-      `'${path}' is not /v2/<registry>/<repository>/manifests|blobs/<tag or digest>`,
+      `'${path}' is not /v2/<registry>/<repository>/manifests|blobs/<tag or digest> ` +
+        'or /v2/<registry>/<repository>/tags/list',
     );
   }
   const [, name, kind, target] = match as unknown as [string, string, V2Target['kind'], string];
@@ -34,10 +36,12 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
   const firstComponent = name.split('/', 1)[0]!;
   const hasRegistry = /[.:]/.test(firstComponent) || firstComponent === 'localhost';
   const registry = hasRegistry ? '' : `${ns?.toLowerCase() ?? config.defaultRegistry}/`;
-  const separator = target.startsWith('sha256:') || target.includes(':') ? '@' : ':';
   if (kind === 'blobs') parseDigest(target);
+  if (kind === 'tags' && target !== 'list') throw fail.nameInvalid(`'${path}' ends in tags/list`);
 
-  const reference = parseReference(`${registry}${name}${separator}${target}`, config.defaultRegistry);
+  const separator = target.startsWith('sha256:') || target.includes(':') ? '@' : ':';
+  const suffix = kind === 'tags' ? '' : `${separator}${target}`;
+  const reference = parseReference(`${registry}${name}${suffix}`, config.defaultRegistry);
   return { reference, kind };
 }
 
@@ -60,6 +64,20 @@ v2.get('/v2/*', async (c) => {
   const { reference, kind } = parseV2Path(url.pathname, url.searchParams.get('ns') ?? undefined, ctx.config);
   ctx.log.set({ reference: `${reference.registry}/${reference.repository}` });
   const isHead = c.req.method === 'HEAD';
+
+  if (kind === 'tags') {
+    const page = await listTags(ctx, reference, url.searchParams);
+    ctx.log.set({ outcome: 'rendered' });
+    const headers = new Headers({ 'Content-Type': 'application/json' });
+    if (page.next !== null) {
+      const ns = url.searchParams.get('ns');
+      if (ns !== null) page.next.set('ns', ns);
+      headers.set('Link', `<${url.pathname}?${page.next.toString()}>; rel="next"`);
+    }
+    // The name as the client wrote it, registry-in-path or mirror form.
+    const name = url.pathname.slice('/v2/'.length, -'/tags/list'.length);
+    return new Response(JSON.stringify({ name, tags: page.tags }), { headers });
+  }
 
   if (kind === 'manifests') {
     const manifest = await fetchManifest(ctx, reference);

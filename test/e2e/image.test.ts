@@ -15,6 +15,7 @@ import { buildImage, buildLayer, type LayerBlob } from '../harness/image-builder
 import { blobFromBytes, sha256Digest } from '../harness/blob';
 import { OCI } from '../harness/media-types';
 import { pushImage } from '../harness/push-image';
+import { nixBuild, nixExprFile } from '../harness/nix';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 import { layerEntries, tarArchive } from '../harness/tar';
 import { makeTempDir, removeTempDir } from '../harness/temp';
@@ -141,8 +142,19 @@ it('gives the same bytes on every download, cold, warm and from an empty cache',
     size: first.length,
   });
 
+  const nixUrl = `${edge.url}/nix/${registry.host}/${fixtures.dockerV2.repository}:1.0`;
+  const expression = await nixExprFile(await (await fetch(nixUrl)).text());
+  const built = await nixBuild(expression, [
+    '--arg', 'fetchurl', 'import <nix/fetchurl.nix>', '-A', 'image',
+  ]);
+  expect(sha256(await readFile(built[0]!))).toBe(sha256(first));
+
   const fresh = await startEdge({ registries: [`http://${registry.host}`] });
   try {
+    const before = await (await fetch(`${fresh.url}/nix/${registry.host}/${fixtures.dockerV2.repository}:1.0`)).text();
+    expect(before).not.toContain('image = ');
+    expect(before).toContain(`# no image attribute yet: GET ${fresh.url}${path} once`);
+
     const lookup = await fetch(`${fresh.url}/hash/${registry.host}/${fixtures.dockerV2.repository}:1.0`);
     const unknown = (await lookup.json()) as { image: { known: boolean; note: string } };
     expect(unknown.image.known).toBe(false);

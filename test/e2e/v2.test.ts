@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type StartedEdge } from '../harness/edge';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
 import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import { pushManifest } from '../harness/push';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 
 let registry: StartedRegistry;
@@ -178,5 +179,49 @@ describe('upstream trouble', () => {
     } finally {
       proxy.set(null);
     }
+  });
+});
+
+describe('tag lists', () => {
+  it('lists the tags through both path forms', async () => {
+    const { repository, top } = fixtures.oci;
+    for (const tag of ['a', 'b']) {
+      await pushManifest(registry, repository, tag, top.bytes, top.mediaType);
+    }
+
+    for (const path of [
+      `/v2/${proxy.host}/${repository}/tags/list`,
+      `/v2/${repository}/tags/list?ns=${proxy.host}`,
+    ]) {
+      const response = await fetch(`${edge.url}${path}`);
+      const body = (await response.json()) as { name: string; tags: string[] };
+      expect(response.status, path).toBe(200);
+      expect(body.tags.sort()).toEqual(['1.0', 'a', 'b']);
+    }
+  });
+
+  // distribution 2.8 does not page tag lists itself; a Quay-style page stands in for one.
+  it('rewrites the next-page link to the edge, keeping an opaque page token', async () => {
+    const { repository } = fixtures.oci;
+    proxy.set({
+      kind: 'status',
+      status: 200,
+      headers: {
+        'Content-Type': 'application/json',
+        Link: `</v2/${repository}/tags/list?n=2&next_page=gAAAAB0pq>; rel="next"`,
+      },
+      body: JSON.stringify({ name: repository, tags: ['a', 'b'] }),
+      match: /\/tags\/list\?n=2$/,
+      times: 1,
+    });
+
+    const first = await fetch(`${edge.url}/v2/${repository}/tags/list?ns=${proxy.host}&n=2`);
+    expect(await first.json()).toEqual({ name: repository, tags: ['a', 'b'] });
+    const next = `/v2/${repository}/tags/list?n=2&next_page=gAAAAB0pq&ns=${encodeURIComponent(proxy.host)}`;
+    expect(first.headers.get('Link')).toBe(`<${next}>; rel="next"`);
+
+    const second = await fetch(`${edge.url}${next}`);
+    expect(second.status).toBe(200);
+    expect(proxy.requests.at(-1)?.path).toBe(`/v2/${repository}/tags/list?n=2&next_page=gAAAAB0pq`);
   });
 });
