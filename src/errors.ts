@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'UNAVAILABLE';
 
 /** Statuses an `EdgeError` may carry; all of them are error statuses. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 415 | 416 | 422 | 429 | 500 | 502 | 503 | 504;
+export type ErrorStatus =
+  400 | 401 | 403 | 404 | 405 | 415 | 416 | 422 | 429 | 500 | 502 | 503 | 504;
 
 /** A failure with its OCI code, HTTP status, human message and optional structured detail. */
 export class EdgeError extends Error {

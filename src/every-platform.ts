@@ -10,12 +10,7 @@ import { isAnonymous } from './blobs/store';
 import { EdgeError, fail } from './errors';
 import { type Reference, repositoryName } from './reference';
 import type { Descriptor } from './registry/manifest';
-import {
-  availablePlatforms,
-  formatPlatform,
-  nixSystem,
-  type Platform,
-} from './registry/platform';
+import { availablePlatforms, formatPlatform, nixSystem, type Platform } from './registry/platform';
 import {
   type Context,
   type FetchedManifest,

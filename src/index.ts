@@ -27,7 +27,8 @@ function configFor(env: Env): Config {
     try {
       config = parseConfig(env);
     } catch (error) {
-      config = error instanceof EdgeError ? error : new EdgeError('UNAVAILABLE', 500, String(error));
+      config =
+        error instanceof EdgeError ? error : new EdgeError('UNAVAILABLE', 500, String(error));
       logEvent('error', 'config-invalid', { message: config.message });
     }
     configs.set(env, config);

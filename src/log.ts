@@ -6,12 +6,7 @@
 
 /** How a request was served; a closed set so logs can be counted by it. */
 export type Outcome =
-  | 'hit'
-  | 'miss'
-  | 'rendered'
-  | 'client-error'
-  | 'upstream-error'
-  | 'internal-error';
+  'hit' | 'miss' | 'rendered' | 'client-error' | 'upstream-error' | 'internal-error';
 
 /** Facts gathered while one request is handled, written once when it ends. */
 export class RequestLog {

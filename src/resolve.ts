@@ -89,7 +89,8 @@ export function clientFor(ctx: Context, reference: Repository): RegistryClient {
  */
 export async function fetchManifest(ctx: Context, reference: Reference): Promise<FetchedManifest> {
   const client = clientFor(ctx, reference);
-  if (reference.digest !== null) return await manifestByDigest(ctx, reference, client, reference.digest);
+  if (reference.digest !== null)
+    return await manifestByDigest(ctx, reference, client, reference.digest);
 
   const tag = reference.tag ?? 'latest';
   const name = repositoryName(reference);
@@ -357,17 +358,15 @@ async function recordBlobs(
 ) {
   if ((await ctx.store.blobRecord(manifest.config.digest)) !== null) return;
 
-  const records = [manifest.config, ...manifest.layers].map(
-    (descriptor): BlobRecord => ({
-      digest: descriptor.digest,
-      size: descriptor.size,
-      mediaType: descriptor.mediaType,
-      ...nixHashes(descriptor.digest),
-      registry: reference.registry,
-      repository: reference.repository,
-      anonymous,
-    }),
-  );
+  const records = [manifest.config, ...manifest.layers].map((descriptor): BlobRecord => ({
+    digest: descriptor.digest,
+    size: descriptor.size,
+    mediaType: descriptor.mediaType,
+    ...nixHashes(descriptor.digest),
+    registry: reference.registry,
+    repository: reference.repository,
+    anonymous,
+  }));
   // The layers' records first: a present config record means the whole set is written.
   await Promise.all(records.slice(1).map((record) => ctx.store.putBlobRecord(record)));
   await ctx.store.putBlobRecord(records[0]!);

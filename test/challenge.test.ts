@@ -104,8 +104,10 @@ describe('parseChallenges', () => {
   ])('$name', ({ input, want }) => {
     const got = parseChallenges(input);
 
-    expect(got, `parseChallenges(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-      .toEqual(want);
+    expect(
+      got,
+      `parseChallenges(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    ).toEqual(want);
   });
 
   it('keeps what it parsed before an unparsable tail', () => {
@@ -142,9 +144,7 @@ describe('preferredChallenge', () => {
   ])('$name', ({ input, want }) => {
     const got = preferredChallenge(input);
 
-    expect(got, `preferredChallenge(${JSON.stringify(input)}) = ${JSON.stringify(got)}`).toBe(
-      want,
-    );
+    expect(got, `preferredChallenge(${JSON.stringify(input)}) = ${JSON.stringify(got)}`).toBe(want);
   });
 
   it('picks Bearer from a parsed C27c header', () => {

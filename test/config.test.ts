@@ -108,8 +108,10 @@ describe('parseConfig REGISTRIES', () => {
     });
     if (error instanceof EdgeError) got = { threw: error.message, detail: error.detail };
 
-    expect(got, `parseConfig(REGISTRIES=${input}).registries = ${show(got)}, want ${show(want)}`)
-      .toEqual(want);
+    expect(
+      got,
+      `parseConfig(REGISTRIES=${input}).registries = ${show(got)}, want ${show(want)}`,
+    ).toEqual(want);
   });
 
   it('keys each registry by its name', () => {

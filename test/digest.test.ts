@@ -36,7 +36,10 @@ describe('parseDigest and isDigest', () => {
     { name: 'every hex letter', input: `sha256:${'0123456789abcdef'.repeat(4)}` },
   ])('accepts $name', ({ input }) => {
     expect(isDigest(input), `isDigest(${input})`).toBe(true);
-    expect(outcome(() => parseDigest(input)), `parseDigest(${input})`).toEqual({
+    expect(
+      outcome(() => parseDigest(input)),
+      `parseDigest(${input})`,
+    ).toEqual({
       returned: input,
     });
   });

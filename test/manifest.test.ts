@@ -190,8 +190,10 @@ describe('parseManifest classification', () => {
   ])('$name', ({ body, contentType, want }) => {
     const got = outcome(body, contentType);
 
-    expect(got, `parseManifest(${show(body)}, ${contentType}) = ${show(got)}, want ${show(want)}`)
-      .toEqual(want);
+    expect(
+      got,
+      `parseManifest(${show(body)}, ${contentType}) = ${show(got)}, want ${show(want)}`,
+    ).toEqual(want);
   });
 
   it('returns the descriptors of an image manifest', () => {
@@ -460,8 +462,10 @@ describe('parseManifest refusals', () => {
     const got = outcome(body, contentType);
     const want = { code, status };
 
-    expect(got, `parseManifest(${show(body)}, ${contentType}) = ${show(got)}, want ${show(want)}`)
-      .toMatchObject(want);
+    expect(
+      got,
+      `parseManifest(${show(body)}, ${contentType}) = ${show(got)}, want ${show(want)}`,
+    ).toMatchObject(want);
     expect('message' in got && got.message, `parseManifest(${show(body)}).message`).toContain(
       message,
     );
@@ -510,9 +514,7 @@ describe('normalizeMediaType', () => {
   ])('normalizeMediaType($input) = $want', ({ input, want }) => {
     const got = normalizeMediaType(input);
 
-    expect(got, `normalizeMediaType(${show(input)}) = ${show(got)}, want ${show(want)}`).toBe(
-      want,
-    );
+    expect(got, `normalizeMediaType(${show(input)}) = ${show(got)}, want ${show(want)}`).toBe(want);
   });
 });
 

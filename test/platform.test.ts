@@ -80,8 +80,10 @@ describe('parsePlatform', () => {
   ])('parses $input', ({ input, want }) => {
     const got = parsePlatform(input);
 
-    expect(got, `parsePlatform(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-      .toEqual(want);
+    expect(
+      got,
+      `parsePlatform(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    ).toEqual(want);
   });
 
   it.each([
@@ -361,7 +363,8 @@ describe('availablePlatforms', () => {
 
     const got = availablePlatforms(entries);
     const want = ['linux/amd64', 'linux/arm/v7', 'linux/arm64', 'linux/arm64/v8', 'linux/s390x'];
-    expect(got, `availablePlatforms(entries) = ${got.join(', ')}, want ${want.join(', ')}`)
-      .toEqual(want);
+    expect(got, `availablePlatforms(entries) = ${got.join(', ')}, want ${want.join(', ')}`).toEqual(
+      want,
+    );
   });
 });

@@ -58,8 +58,10 @@ describe('parseReference', () => {
   ])('parses $input', ({ input, want }) => {
     const got = parseReference(input);
 
-    expect(got, `parseReference(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-      .toEqual(want);
+    expect(
+      got,
+      `parseReference(${input}) = ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+    ).toEqual(want);
   });
 
   it.each([

@@ -46,7 +46,10 @@ export interface StoredManifest {
   anonymous: boolean;
 }
 
-const digestSchema = z.string().refine(isDigest).transform((value) => value as Digest);
+const digestSchema = z
+  .string()
+  .refine(isDigest)
+  .transform((value) => value as Digest);
 
 const blobRecordSchema = z.object({
   digest: digestSchema,
@@ -197,4 +200,3 @@ export interface BlobWriter {
   writable: WritableStream<Uint8Array>;
   done: Promise<void>;
 }
-

@@ -65,7 +65,11 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
   const configBytes = await readConfig(ctx, image);
   const diffIds = parseDiffIds(configBytes, image);
   const entries: Entry[] = [
-    { name: `${digestHex(image.config.digest)}.json`, size: configBytes.byteLength, bytes: configBytes },
+    {
+      name: `${digestHex(image.config.digest)}.json`,
+      size: configBytes.byteLength,
+      bytes: configBytes,
+    },
   ];
 
   const written = new Set<string>();
@@ -82,7 +86,10 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
     entries.push({ name, size: bytes.byteLength, bytes });
   }
 
-  const size = entries.reduce((sum, entry) => sum + entrySize(entry.size), END_OF_ARCHIVE.byteLength);
+  const size = entries.reduce(
+    (sum, entry) => sum + entrySize(entry.size),
+    END_OF_ARCHIVE.byteLength,
+  );
   return { image, entries, size };
 }
 
@@ -99,7 +106,8 @@ function metadataFiles(image: ResolvedImage, diffIds: Digest[]): [string, unknow
     },
   ];
   const lastLayer = diffIds.at(-1);
-  const repositories = tag === null || lastLayer === undefined ? {} : { [name]: { [tag]: digestHex(lastLayer) } };
+  const repositories =
+    tag === null || lastLayer === undefined ? {} : { [name]: { [tag]: digestHex(lastLayer) } };
   return [
     ['manifest.json', manifest],
     ['repositories', repositories],
@@ -184,7 +192,8 @@ function parseDiffIds(bytes: Uint8Array, image: ResolvedImage): Digest[] {
   const diffIds = parsed.rootfs.diff_ids as Digest[];
   if (diffIds.length !== image.layers.length) {
     throw fail.manifestInvalid(
-      `config ${image.config.digest} lists ${diffIds.length} diff_ids for ${image.layers.length} layers`,
+      `config ${image.config.digest} lists ${diffIds.length} diff_ids ` +
+        `for ${image.layers.length} layers`,
     );
   }
   return diffIds;

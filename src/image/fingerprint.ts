@@ -18,7 +18,10 @@ export interface Fingerprint {
 }
 
 const fingerprintSchema = z.object({
-  digest: z.string().refine(isDigest).transform((value) => value as Digest),
+  digest: z
+    .string()
+    .refine(isDigest)
+    .transform((value) => value as Digest),
   size: z.number().int().nonnegative(),
   nix32: z.string(),
   sri: z.string(),

@@ -22,7 +22,10 @@ export interface DiffFacts {
 type Compression = 'gzip' | 'zstd' | 'none';
 
 const diffFactsSchema = z.object({
-  diffId: z.string().refine(isDigest).transform((value) => value as Digest),
+  diffId: z
+    .string()
+    .refine(isDigest)
+    .transform((value) => value as Digest),
   size: z.number().int().nonnegative(),
 });
 

@@ -138,7 +138,11 @@ export function fetchurlAttrs(image: PinnedImage, origin: string): NixAttrs {
   const { archive } = image;
   if (archive && archive.nix32 !== null) {
     const name = `${stem}-image-${digestHex(image.manifestDigest).slice(0, 12)}.tar`;
-    const attrs = { name: nix.string(name), url: nix.string(archive.url), sha256: nix.string(archive.nix32) };
+    const attrs = {
+      name: nix.string(name),
+      url: nix.string(archive.url),
+      sha256: nix.string(archive.nix32),
+    };
     entries.push(['image', nix.apply('fetchurl', nix.attrs(attrs))]);
   }
   return nix.attrs(entries);

@@ -154,7 +154,16 @@ export function printNix(expr: NixExpr, options: PrintOptions = {}): string {
 // Nix's identifier grammar (lexer.l: ID), minus the keywords, which would parse as syntax.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_'-]*$/;
 const KEYWORDS = new Set([
-  'if', 'then', 'else', 'assert', 'with', 'let', 'in', 'rec', 'inherit', 'or',
+  'if',
+  'then',
+  'else',
+  'assert',
+  'with',
+  'let',
+  'in',
+  'rec',
+  'inherit',
+  'or',
 ]);
 
 /** Whether `name` can be written bare, as a variable or attribute name. */

@@ -19,8 +19,7 @@ import type { Challenge } from './challenge';
 
 /** Credentials a caller presented for its own upstream requests. */
 export type Credentials =
-  | { kind: 'basic'; username: string; password: string }
-  | { kind: 'bearer'; token: string };
+  { kind: 'basic'; username: string; password: string } | { kind: 'bearer'; token: string };
 
 /** A bearer token and the time (ms since the epoch) after which it must not be used. */
 export interface Token {
@@ -145,7 +144,8 @@ function tokenUrl(registry: AllowedRegistry, challenge: Challenge, scope: string
   }
   // The realm is named by an allowed registry, but it must not downgrade to plain HTTP or
   // smuggle credentials in its URL.
-  const schemeAllowed = url.protocol === 'https:' || (registry.insecure && url.protocol === 'http:');
+  const schemeAllowed =
+    url.protocol === 'https:' || (registry.insecure && url.protocol === 'http:');
   if (!schemeAllowed || url.username !== '' || url.password !== '') {
     throw fail.unavailable(`registry ${registry.name} sent a token realm the edge will not use`);
   }

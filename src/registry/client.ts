@@ -168,7 +168,9 @@ export class RegistryClient {
       await response.body?.cancel();
       target = this.redirectTarget(target, location);
     }
-    throw fail.unavailable(`registry ${this.registry.name} redirected more than ${MAX_REDIRECTS} times`);
+    throw fail.unavailable(
+      `registry ${this.registry.name} redirected more than ${MAX_REDIRECTS} times`,
+    );
   }
 
   /**
@@ -264,14 +266,26 @@ async function upstreamError(
 
   switch (response.status) {
     case 401:
-      return new EdgeError('UNAUTHORIZED', 401, `registry ${registry.name} refused ${what}${said}`, detail);
+      return new EdgeError(
+        'UNAUTHORIZED',
+        401,
+        `registry ${registry.name} refused ${what}${said}`,
+        detail,
+      );
     case 403:
-      return new EdgeError('DENIED', 403, `registry ${registry.name} denied ${what}${said}`, detail);
+      return new EdgeError(
+        'DENIED',
+        403,
+        `registry ${registry.name} denied ${what}${said}`,
+        detail,
+      );
     case 404: {
       const code = NOT_FOUND_CODES.has(upstream.code ?? '') ? upstream.code : undefined;
-      const fallback = { manifests: 'MANIFEST_UNKNOWN', blobs: 'BLOB_UNKNOWN', tags: 'NAME_UNKNOWN' }[
-        request.kind
-      ];
+      const fallback = {
+        manifests: 'MANIFEST_UNKNOWN',
+        blobs: 'BLOB_UNKNOWN',
+        tags: 'NAME_UNKNOWN',
+      }[request.kind];
       return new EdgeError(
         (code ?? fallback) as 'MANIFEST_UNKNOWN',
         404,

@@ -39,7 +39,10 @@ export const MANIFEST_ACCEPT = [
 /** Manifests larger than this are refused; the distribution spec's own default limit. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-const digest = z.string().refine(isDigest, 'not a sha256 digest').transform((d) => d as Digest);
+const digest = z
+  .string()
+  .refine(isDigest, 'not a sha256 digest')
+  .transform((d) => d as Digest);
 
 const platform = z.object({
   os: z.string().min(1),
@@ -123,7 +126,11 @@ export function parseManifest(
     );
   }
 
-  const schema = INDEX_TYPES.has(mediaType) ? indexSchema : IMAGE_TYPES.has(mediaType) ? imageSchema : null;
+  const schema = INDEX_TYPES.has(mediaType)
+    ? indexSchema
+    : IMAGE_TYPES.has(mediaType)
+      ? imageSchema
+      : null;
   if (schema === null) {
     throw new EdgeError('UNSUPPORTED', 415, `manifest media type '${mediaType}' is not supported`);
   }

@@ -84,7 +84,9 @@ export const SUPPORTED_PLATFORMS: readonly string[] = [
     'linux/arm',
     'darwin/arm64',
   ]),
-].sort().concat(NIX_SYSTEMS.map(([system]) => system));
+]
+  .sort()
+  .concat(NIX_SYSTEMS.map(([system]) => system));
 
 /**
  * Parses `os/architecture[/variant]` or a Nix system (`aarch64-linux`) into a canonical OCI

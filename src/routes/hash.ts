@@ -22,7 +22,9 @@ export const hashRoutes = new Hono<AppEnv>();
 hashRoutes.get('/hash/*', async (c) => {
   const url = new URL(c.req.url);
   const path = pathAfter(url, '/hash/');
-  return path.startsWith('sha256:') ? await blobHashes(c.get('ctx'), url, path) : await imageHashes(c.get('ctx'), url);
+  return path.startsWith('sha256:')
+    ? await blobHashes(c.get('ctx'), url, path)
+    : await imageHashes(c.get('ctx'), url);
 });
 
 type Ctx = AppEnv['Variables']['ctx'];
@@ -52,7 +54,9 @@ function imageDocument(image: ResolvedImage, archive: Fingerprint | null, origin
       sha256: hashes.nix32,
       hash: hashes.sri,
       url: blobUrls(origin, image.reference, descriptor)[0],
-      ...(descriptor.urls === undefined ? {} : { urls: blobUrls(origin, image.reference, descriptor) }),
+      ...(descriptor.urls === undefined
+        ? {}
+        : { urls: blobUrls(origin, image.reference, descriptor) }),
     };
   };
   const { reference } = image;
@@ -70,7 +74,8 @@ function imageDocument(image: ResolvedImage, archive: Fingerprint | null, origin
     platform: image.platform === null ? null : formatPlatform(image.platform),
     nixSystem: image.platform === null ? null : nixSystem(image.platform),
     platforms: image.platforms,
-    tagConfirmedAt: image.tagConfirmedAt === null ? null : new Date(image.tagConfirmedAt).toISOString(),
+    tagConfirmedAt:
+      image.tagConfirmedAt === null ? null : new Date(image.tagConfirmedAt).toISOString(),
     stale: image.stale,
     config: blob(image.config),
     layers: image.layers.map(blob),

@@ -40,7 +40,10 @@ imageRoutes.get('/image/*', async (c) => {
   const body = fingerprinting(archiveStream(ctx, plan), ctx.store, archive, ctx.waitUntil);
   const fixed = new FixedLengthStream(plan.size);
   body.pipeTo(fixed.writable).catch((error: unknown) => {
-    logEvent('warn', 'image-stream-failed', { manifest: image.manifestDigest, reason: String(error) });
+    logEvent('warn', 'image-stream-failed', {
+      manifest: image.manifestDigest,
+      reason: String(error),
+    });
   });
   return new Response(fixed.readable, { headers });
 });

@@ -110,7 +110,10 @@ async function render(
   if (Array.isArray(resolved)) {
     ctx.log.set({ digest: resolved[0]?.image.imageDigest });
     const pinned = await Promise.all(
-      resolved.map(async (entry) => ({ ...entry, image: await withArchive(ctx, entry.image, origin) })),
+      resolved.map(async (entry) => ({
+        ...entry,
+        image: await withArchive(ctx, entry.image, origin),
+      })),
     );
     text = everyPlatformExpression(pinned, origin);
   } else if (request.format === 'fetchdocker') {

@@ -61,7 +61,11 @@ v2.get('/v2/', (c) => {
 v2.get('/v2/*', async (c) => {
   const ctx = c.get('ctx');
   const url = new URL(c.req.url);
-  const { reference, kind } = parseV2Path(url.pathname, url.searchParams.get('ns') ?? undefined, ctx.config);
+  const { reference, kind } = parseV2Path(
+    url.pathname,
+    url.searchParams.get('ns') ?? undefined,
+    ctx.config,
+  );
   ctx.log.set({ reference: `${reference.registry}/${reference.repository}` });
   const isHead = c.req.method === 'HEAD';
 
@@ -91,7 +95,10 @@ v2.get('/v2/*', async (c) => {
       ETag: `"${manifest.digest}"`,
     });
     if (manifest.stale && manifest.tagConfirmedAt !== null) {
-      headers.set('X-Hocker-Stale', `upstream failed; tag last confirmed ${isoDate(manifest.tagConfirmedAt)}`);
+      headers.set(
+        'X-Hocker-Stale',
+        `upstream failed; tag last confirmed ${isoDate(manifest.tagConfirmedAt)}`,
+      );
     }
     return new Response(isHead ? null : manifest.bytes, { headers });
   }
@@ -102,7 +109,10 @@ v2.get('/v2/*', async (c) => {
     withBody: !isHead,
     range: c.req.header('Range') ?? null,
   });
-  return new Response(blob.body, { status: blob.range ? 206 : 200, headers: blobHeaders(blob, digest) });
+  return new Response(blob.body, {
+    status: blob.range ? 206 : 200,
+    headers: blobHeaders(blob, digest),
+  });
 });
 
 function blobHeaders(blob: OpenedBlob, digest: Digest): Headers {

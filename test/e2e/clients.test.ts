@@ -13,11 +13,7 @@
  */
 import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
 import { sha256Digest } from '../harness/blob';
-import {
-  containerdUsable,
-  startContainerd,
-  type Containerd,
-} from '../harness/containerd';
+import { containerdUsable, startContainerd, type Containerd } from '../harness/containerd';
 import { startEdge, type StartedEdge } from '../harness/edge';
 import {
   pushStandardFixtures,
@@ -314,117 +310,123 @@ function notRunNote(check: { ok: true } | { ok: false; reason: string }, tool: s
 
 const podmanCheck = await podmanUsable();
 
-describe.skipIf(!podmanCheck.ok).concurrent(
-  `podman pull with the edge as a registries.conf mirror${notRunNote(podmanCheck, 'podman')}`,
-  () => {
-    let podman: Podman;
-    let none: Setup;
-    let token: Setup;
-    beforeAll(async () => {
-      [none, token] = await Promise.all([setup('none'), setup('token')]);
-      podman = await preparePodman(
-        [none, token].map((s) => ({ registry: s.registry.host, edgeHost: hostOf(s.edge.url) })),
-      );
-    });
-    afterAll(async () => {
-      await podman?.cleanup();
-    });
+describe
+  .skipIf(!podmanCheck.ok)
+  .concurrent(
+    `podman pull with the edge as a registries.conf mirror${notRunNote(podmanCheck, 'podman')}`,
+    () => {
+      let podman: Podman;
+      let none: Setup;
+      let token: Setup;
+      beforeAll(async () => {
+        [none, token] = await Promise.all([setup('none'), setup('token')]);
+        podman = await preparePodman(
+          [none, token].map((s) => ({ registry: s.registry.host, edgeHost: hostOf(s.edge.url) })),
+        );
+      });
+      afterAll(async () => {
+        await podman?.cleanup();
+      });
 
-    it('pulls an OCI image and an index and keeps their digests', async ({ expect }) => {
-      await Promise.all(
-        [none.fixtures.oci, none.fixtures.index].map(async (image) => {
-          const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
-          expectSuccess(expect, await podman.pull(ref), `${podman.command} pull ${ref}`);
+      it('pulls an OCI image and an index and keeps their digests', async ({ expect }) => {
+        await Promise.all(
+          [none.fixtures.oci, none.fixtures.index].map(async (image) => {
+            const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
+            expectSuccess(expect, await podman.pull(ref), `${podman.command} pull ${ref}`);
 
-          expect(await podman.inspect(ref, '{{.Digest}}'), ref).toBe(image.top.digest);
-          const config = image.manifests[0]!.config.digest;
-          expect(`sha256:${await podman.inspect(ref, '{{.Id}}')}`, ref).toBe(config);
-        }),
-      );
-    });
+            expect(await podman.inspect(ref, '{{.Digest}}'), ref).toBe(image.top.digest);
+            const config = image.manifests[0]!.config.digest;
+            expect(`sha256:${await podman.inspect(ref, '{{.Id}}')}`, ref).toBe(config);
+          }),
+        );
+      });
 
-    // Refused, podman retries three times, and each try waits out the TLS probe: ~45 s.
-    it('pulls a private image only with a login for the edge', async ({ expect }) => {
-      const image = token.privateImage!;
-      const ref = `${token.registry.host}/${image.repository}:${image.tag}`;
-      expectRefused(expect, await podman.pull(ref), `podman pull ${ref}`);
+      // Refused, podman retries three times, and each try waits out the TLS probe: ~45 s.
+      it('pulls a private image only with a login for the edge', async ({ expect }) => {
+        const image = token.privateImage!;
+        const ref = `${token.registry.host}/${image.repository}:${image.tag}`;
+        expectRefused(expect, await podman.pull(ref), `podman pull ${ref}`);
 
-      const result = await podman.pull(ref, { login: READER });
-      expectSuccess(expect, result, `${podman.command} pull ${ref}, logged in to the edge`);
-      expect(await podman.inspect(ref, '{{.Digest}}')).toBe(image.top.digest);
-    }, 180_000);
-  },
-);
+        const result = await podman.pull(ref, { login: READER });
+        expectSuccess(expect, result, `${podman.command} pull ${ref}, logged in to the edge`);
+        expect(await podman.inspect(ref, '{{.Digest}}')).toBe(image.top.digest);
+      }, 180_000);
+    },
+  );
 
 const containerdCheck = await containerdUsable();
 
-describe.skipIf(!containerdCheck.ok).concurrent(
-  `ctr pull with hosts.toml mirrors, registry by ?ns=${notRunNote(containerdCheck, 'containerd')}`,
-  () => {
-    let containerd: Containerd;
-    let none: Setup;
-    let token: Setup;
-    beforeAll(async () => {
-      const [n, t, htpasswd] = await Promise.all([
-        setup('none'),
-        setup('token'),
-        setup('htpasswd'),
-      ]);
-      none = n;
-      token = t;
-      // Its default registry refuses anonymous pulls and holds other digests: a request
-      // whose `ns` the edge ignored would fail.
-      const edge = await startEdge({
-        registries: [n, t, htpasswd].map((s) => `http://${s.registry.host}`),
-        vars: { DEFAULT_REGISTRY: htpasswd.registry.host },
+describe
+  .skipIf(!containerdCheck.ok)
+  .concurrent(
+    `ctr pulls through hosts.toml mirrors (?ns=)${notRunNote(containerdCheck, 'containerd')}`,
+    () => {
+      let containerd: Containerd;
+      let none: Setup;
+      let token: Setup;
+      beforeAll(async () => {
+        const [n, t, htpasswd] = await Promise.all([
+          setup('none'),
+          setup('token'),
+          setup('htpasswd'),
+        ]);
+        none = n;
+        token = t;
+        // Its default registry refuses anonymous pulls and holds other digests: a request
+        // whose `ns` the edge ignored would fail.
+        const edge = await startEdge({
+          registries: [n, t, htpasswd].map((s) => `http://${s.registry.host}`),
+          vars: { DEFAULT_REGISTRY: htpasswd.registry.host },
+        });
+        cleanups.push(() => edge.stop({ keepState: false }));
+        containerd = await startContainerd(
+          [n, t].map((s) => ({ registry: s.registry.host, edgeUrl: edge.url })),
+        );
       });
-      cleanups.push(() => edge.stop({ keepState: false }));
-      containerd = await startContainerd(
-        [n, t].map((s) => ({ registry: s.registry.host, edgeUrl: edge.url })),
-      );
-    });
-    afterAll(async () => {
-      await containerd?.stop();
-    });
+      afterAll(async () => {
+        await containerd?.stop();
+      });
 
-    async function expectContent(expect: ExpectStatic, image: FixtureImage, all: boolean) {
-      for (const [digest, bytes] of expectedFiles(image, all)) {
-        const held = await containerd.content(digest);
-        expect(sha256Digest(held), digest).toBe(digest);
-        expect(held.equals(Buffer.from(bytes)), `${digest} equals the fixture's bytes`).toBe(true);
+      async function expectContent(expect: ExpectStatic, image: FixtureImage, all: boolean) {
+        for (const [digest, bytes] of expectedFiles(image, all)) {
+          const held = await containerd.content(digest);
+          expect(sha256Digest(held), digest).toBe(digest);
+          expect(held.equals(Buffer.from(bytes)), `${digest} equals the fixture's bytes`).toBe(
+            true,
+          );
+        }
       }
-    }
 
-    it('ctr image pull fetches and unpacks an image, byte for byte', async ({ expect }) => {
-      const image = none.fixtures.dockerV2;
-      const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
-      const result = await containerd.pull(ref);
-      expectSuccess(expect, result, `ctr image pull --hosts-dir ${containerd.hostsDir} ${ref}`);
+      it('ctr image pull fetches and unpacks an image, byte for byte', async ({ expect }) => {
+        const image = none.fixtures.dockerV2;
+        const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
+        const result = await containerd.pull(ref);
+        expectSuccess(expect, result, `ctr image pull --hosts-dir ${containerd.hostsDir} ${ref}`);
 
-      expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
-      await expectContent(expect, image, false);
-    });
+        expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
+        await expectContent(expect, image, false);
+      });
 
-    it('ctr content fetch --all-platforms keeps the index digest and every blob', async ({
-      expect,
-    }) => {
-      const image = none.fixtures.index;
-      const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
-      const result = await containerd.fetchAll(ref);
-      expectSuccess(expect, result, `ctr content fetch --all-platforms ${ref}`);
+      it('ctr content fetch --all-platforms keeps the index digest and every blob', async ({
+        expect,
+      }) => {
+        const image = none.fixtures.index;
+        const ref = `${none.registry.host}/${image.repository}:${image.tag}`;
+        const result = await containerd.fetchAll(ref);
+        expectSuccess(expect, result, `ctr content fetch --all-platforms ${ref}`);
 
-      expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
-      await expectContent(expect, image, true);
-    });
+        expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
+        await expectContent(expect, image, true);
+      });
 
-    it('a private image needs --user', async ({ expect }) => {
-      const image = token.privateImage!;
-      const ref = `${token.registry.host}/${image.repository}:${image.tag}`;
-      expectRefused(expect, await containerd.pull(ref), `ctr image pull ${ref}`);
+      it('a private image needs --user', async ({ expect }) => {
+        const image = token.privateImage!;
+        const ref = `${token.registry.host}/${image.repository}:${image.tag}`;
+        expectRefused(expect, await containerd.pull(ref), `ctr image pull ${ref}`);
 
-      const result = await containerd.pull(ref, { creds: READER });
-      expectSuccess(expect, result, `ctr image pull --user ${ref}`);
-      expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
-    });
-  },
-);
+        const result = await containerd.pull(ref, { creds: READER });
+        expectSuccess(expect, result, `ctr image pull --user ${ref}`);
+        expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
+      });
+    },
+  );

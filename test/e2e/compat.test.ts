@@ -83,11 +83,16 @@ describe('Range on blobs', () => {
 });
 
 /** GET with each Accept value on a header line of its own, the way skopeo sends them. */
-function getWithAcceptLines(url: string, accept: string[]): Promise<{ status: number; type: string }> {
+function getWithAcceptLines(
+  url: string,
+  accept: string[],
+): Promise<{ status: number; type: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { headers: { Accept: accept } }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '' }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '' }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -142,7 +147,7 @@ describe('upstream trouble', () => {
     expect(bytes.equals(Buffer.from(blob.bytes!))).toBe(true);
   });
 
-  it('serves a known tag stale, and says so, while upstream fails; a digest never asks', async () => {
+  it('serves a known tag stale, marked, while upstream fails; a digest never asks', async () => {
     const { repository, top } = fixtures.oci;
     const path = `${proxy.host}/${repository}:1.0`;
     expect((await fetch(`${edge.url}/hash/${path}`)).status).toBe(200);
@@ -164,7 +169,9 @@ describe('upstream trouble', () => {
       expect(hash.status, String(status)).toBe(200);
       expect(doc).toMatchObject({ manifestDigest: top.digest, stale: true });
       expect(manifest.status).toBe(200);
-      expect(manifest.headers.get('X-Hocker-Stale')).toMatch(/^upstream failed; tag last confirmed 20/);
+      expect(manifest.headers.get('X-Hocker-Stale')).toMatch(
+        /^upstream failed; tag last confirmed 20/,
+      );
       expect(nix).toMatch(/^# served stale: the registry failed; the tag was last confirmed 20/m);
     }
 
@@ -219,7 +226,11 @@ describe('content kinds', () => {
     const manifest = jsonBytes({
       schemaVersion: 2,
       mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.size },
+      config: {
+        mediaType: image.config.mediaType,
+        digest: image.config.digest,
+        size: image.config.size,
+      },
       layers: [
         {
           mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
@@ -231,11 +242,11 @@ describe('content kinds', () => {
     });
     serveManifest(manifest, 'application/vnd.docker.distribution.manifest.v2+json');
     try {
-      const text = await (await fetch(`${edge.url}/nix/${proxy.host}/fixtures/docker-v2:odd`)).text();
+      const text = await (
+        await fetch(`${edge.url}/nix/${proxy.host}/fixtures/docker-v2:odd`)
+      ).text();
       const file = await nixExprFile(text);
-      const layers = await nixInstantiateEval(
-        `(import ${file} { fetchurl = a: a; }).layers`,
-      );
+      const layers = await nixInstantiateEval(`(import ${file} { fetchurl = a: a; }).layers`);
       expect(layers).toEqual([expect.objectContaining({ url: foreignUrl })]);
       const hash = (await (await fetch(`${edge.url}/hash/${foreignDigest}`)).json()) as object;
       expect(hash).toMatchObject({ digest: foreignDigest, size: 1234 });

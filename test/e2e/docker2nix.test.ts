@@ -122,7 +122,7 @@ describe('format=fetchdocker', () => {
     },
   );
 
-  it('takes altName as fetchdocker\'s name', async () => {
+  it("takes altName as fetchdocker's name", async () => {
     const answer = await get(`/nix/${repo('oci')}:1.0?format=fetchdocker&altName=pinned-oci`);
     expect(answer.status, answer.text).toBe(200);
 

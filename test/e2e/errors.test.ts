@@ -170,7 +170,9 @@ describe('error answers', () => {
   });
 
   it('lists the platforms an image has when the asked one is missing', async () => {
-    const response = await fetch(`${edge.url}/hash/${host()}/fixtures/index:1.0?platform=i686-linux`);
+    const response = await fetch(
+      `${edge.url}/hash/${host()}/fixtures/index:1.0?platform=i686-linux`,
+    );
     const body = (await response.json()) as { errors: { detail: { platforms: string[] } }[] };
 
     expect(response.status).toBe(404);

@@ -8,7 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltBlob } from '../harness/blob';
 import { startEdge, type StartedEdge } from '../harness/edge';
 import { startFaultProxy, type Fault, type FaultProxy } from '../harness/fault-proxy';
-import { type FixtureImage, pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import {
+  type FixtureImage,
+  pushStandardFixtures,
+  type StandardFixtures,
+} from '../harness/fixtures';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 
 let registry: StartedRegistry;
@@ -91,7 +95,11 @@ describe.each(FAULTS)('an upstream sending $name', ({ fixture, fault }) => {
     proxy.set(null);
 
     const record = await fetch(`${edge.url}/hash/${blob.digest}`);
-    expect(await record.json()).toMatchObject({ digest: blob.digest, size: blob.size, cached: false });
+    expect(await record.json()).toMatchObject({
+      digest: blob.digest,
+      size: blob.size,
+      cached: false,
+    });
     await expectNothingCached(url);
 
     const healthy = await download(url);

@@ -145,17 +145,25 @@ it('gives the same bytes on every download, cold, warm and from an empty cache',
   const nixUrl = `${edge.url}/nix/${registry.host}/${fixtures.dockerV2.repository}:1.0`;
   const expression = await nixExprFile(await (await fetch(nixUrl)).text());
   const built = await nixBuild(expression, [
-    '--arg', 'fetchurl', 'import <nix/fetchurl.nix>', '-A', 'image',
+    '--arg',
+    'fetchurl',
+    'import <nix/fetchurl.nix>',
+    '-A',
+    'image',
   ]);
   expect(sha256(await readFile(built[0]!))).toBe(sha256(first));
 
   const fresh = await startEdge({ registries: [`http://${registry.host}`] });
   try {
-    const before = await (await fetch(`${fresh.url}/nix/${registry.host}/${fixtures.dockerV2.repository}:1.0`)).text();
+    const before = await (
+      await fetch(`${fresh.url}/nix/${registry.host}/${fixtures.dockerV2.repository}:1.0`)
+    ).text();
     expect(before).not.toContain('image = ');
     expect(before).toContain(`# no image attribute yet: GET ${fresh.url}${path} once`);
 
-    const lookup = await fetch(`${fresh.url}/hash/${registry.host}/${fixtures.dockerV2.repository}:1.0`);
+    const lookup = await fetch(
+      `${fresh.url}/hash/${registry.host}/${fixtures.dockerV2.repository}:1.0`,
+    );
     const unknown = (await lookup.json()) as { image: { known: boolean; note: string } };
     expect(unknown.image.known).toBe(false);
     expect(unknown.image.note).toContain('GET ');
@@ -182,7 +190,11 @@ it('decompresses zstd layers next to gzip ones, checked against their diff_ids',
     buildLayer({ 'etc/gzip-layer': `gzip ${fixtures.nonce}\n` }, 'oci'),
     await zstdLayer({ 'etc/zstd-layer': `zstd ${fixtures.nonce}\n`.repeat(1000) }),
   ];
-  const image = buildImage({ format: 'oci', platform: { os: 'linux', architecture: 'amd64' }, layers });
+  const image = buildImage({
+    format: 'oci',
+    platform: { os: 'linux', architecture: 'amd64' },
+    layers,
+  });
   await pushImage(registry, 'fixtures/zstd', image, '1.0');
 
   const url = `${edge.url}/image/${registry.host}/fixtures/zstd@${image.digest}`;

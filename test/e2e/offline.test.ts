@@ -23,6 +23,8 @@ afterAll(async () => {
   await fixtures?.cleanup();
 });
 
+const ARM64 = 'linux/arm64/v8';
+
 /** Everything asked of the edge before and after the registry stops. */
 function urls(): string[] {
   const list = fixtures.list;
@@ -33,7 +35,7 @@ function urls(): string[] {
     `${base}/manifests/${arm.digest}`,
     ...[arm.config, ...arm.layers].map((blob) => `${base}/blobs/${blob.digest}`),
     `${edge.url}/nix/${registry.host}/${list.repository}@${list.top.digest}?platform=linux/arm64`,
-    `${edge.url}/hash/${registry.host}/${list.repository}@${list.top.digest}?platform=linux/arm64/v8`,
+    `${edge.url}/hash/${registry.host}/${list.repository}@${list.top.digest}?platform=${ARM64}`,
     `${edge.url}/nix/${registry.host}/${list.repository}:1.0?platform=aarch64-linux`,
   ];
 }
@@ -53,7 +55,7 @@ async function answer(url: string): Promise<Answer> {
   };
 }
 
-it('serves blobs, manifests and expressions from R2 and KV once the registry is stopped', async () => {
+it('serves blobs, manifests and expressions from R2 and KV with the registry stopped', async () => {
   const before = await Promise.all(urls().map(answer));
   for (const [i, result] of before.entries()) {
     expect(result.status, `${urls()[i]}: ${result.bytes.toString()}`).toBe(200);
@@ -64,7 +66,9 @@ it('serves blobs, manifests and expressions from R2 and KV once the registry is 
   expect(before[2]!.bytes.equals(Buffer.from(arm.config.bytes!))).toBe(true);
 
   await registry.stop();
-  const unreachable = await fetch(`${edge.url}/nix/${registry.host}/${fixtures.oci.repository}:1.0`);
+  const unreachable = await fetch(
+    `${edge.url}/nix/${registry.host}/${fixtures.oci.repository}:1.0`,
+  );
   expect(unreachable.status).toBe(502);
 
   const after = await Promise.all(urls().map(answer));

@@ -9,7 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type StartedEdge } from '../harness/edge';
 import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
 import type { BuiltManifest } from '../harness/image-builder';
-import { nixBuild, nixExprFile, nixHash32, nixInstantiateEval, nixPrefetchUrl } from '../harness/nix';
+import {
+  nixBuild,
+  nixExprFile,
+  nixHash32,
+  nixInstantiateEval,
+  nixPrefetchUrl,
+} from '../harness/nix';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 
 interface Case {
@@ -100,14 +106,17 @@ describe.each(['none', 'token'] as const)('pinning images from a registry with a
     });
 
     const build = await nixExprFile(
-      `let e = import ${image} { fetchurl = import <nix/fetchurl.nix>; }; in [ e.config ] ++ e.layers`,
+      `let e = import ${image} { fetchurl = import <nix/fetchurl.nix>; }; ` +
+        'in [ e.config ] ++ e.layers',
     );
     const paths = await nixBuild(build);
     const expected = [manifest.config, ...manifest.layers];
     expect(paths).toHaveLength(expected.length);
     for (const [i, path] of paths.entries()) {
       const bytes = await readFile(path);
-      expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(expected[i]!.digest);
+      expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(
+        expected[i]!.digest,
+      );
       expect(Buffer.compare(bytes, Buffer.from(expected[i]!.bytes!))).toBe(0);
     }
   });
@@ -129,7 +138,9 @@ describe.each(['none', 'token'] as const)('pinning images from a registry with a
     const fromNixHash = await nixHash32(blobs.map((b) => b.digest.slice('sha256:'.length)));
     for (const [i, blob] of blobs.entries()) {
       expect(blob.sha256).toBe(fromNixHash[i]);
-      expect(blob.hash).toBe(`sha256-${Buffer.from(blob.digest.slice(7), 'hex').toString('base64')}`);
+      expect(blob.hash).toBe(
+        `sha256-${Buffer.from(blob.digest.slice(7), 'hex').toString('base64')}`,
+      );
       expect(blob.url).toBe(
         `${edge.url}/v2/${registry.host}/${fixtures[c.fixture].repository}/blobs/${blob.digest}`,
       );

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type StartedEdge } from '../harness/edge';
-import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
+import { ociErrorBody, startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
 import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
 import { pushManifest } from '../harness/push';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
@@ -78,20 +78,24 @@ describe('blobs', () => {
         expect(response.headers.get('Docker-Content-Digest'), round).toBe(blob.digest);
       }
     }
-    const blobGets = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes(blob.digest));
+    const blobGets = proxy.requests.filter(
+      (r) => r.method === 'GET' && r.path.includes(blob.digest),
+    );
     expect(blobGets).toHaveLength(1);
   });
 });
 
 describe('upstream tokens', () => {
-  it('asks the realm once per repository scope, anonymously, with the challenge service', async () => {
+  it('asks the realm once per scope, anonymously, with the challenge service', async () => {
     const repository = fixtures.list.repository;
     const image = fixtures.list.manifests[0]!;
     const before = tokenRequests().length;
 
     expect((await fetch(`${edge.url}/hash/${proxy.host}/${repository}:1.0`)).status).toBe(200);
     for (const blob of [image.config, ...image.layers]) {
-      const response = await fetch(`${edge.url}/v2/${proxy.host}/${repository}/blobs/${blob.digest}`);
+      const response = await fetch(
+        `${edge.url}/v2/${proxy.host}/${repository}/blobs/${blob.digest}`,
+      );
       expect(response.status).toBe(200);
       await response.arrayBuffer();
     }
@@ -146,7 +150,7 @@ describe('upstream trouble', () => {
       name: '429 with Retry-After',
       status: 429,
       headers: { 'Retry-After': '30', 'RateLimit-Remaining': '0;w=21600' },
-      body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit"}]}',
+      body: ociErrorBody('TOOMANYREQUESTS', 'You have reached your pull rate limit'),
       want: { status: 429, code: 'TOOMANYREQUESTS', retryAfter: '30' },
     },
     {
@@ -217,7 +221,8 @@ describe('tag lists', () => {
 
     const first = await fetch(`${edge.url}/v2/${repository}/tags/list?ns=${proxy.host}&n=2`);
     expect(await first.json()).toEqual({ name: repository, tags: ['a', 'b'] });
-    const next = `/v2/${repository}/tags/list?n=2&next_page=gAAAAB0pq&ns=${encodeURIComponent(proxy.host)}`;
+    const ns = encodeURIComponent(proxy.host);
+    const next = `/v2/${repository}/tags/list?n=2&next_page=gAAAAB0pq&ns=${ns}`;
     expect(first.headers.get('Link')).toBe(`<${next}>; rel="next"`);
 
     const second = await fetch(`${edge.url}${next}`);

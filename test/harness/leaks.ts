@@ -2,7 +2,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EDGE_OUTPUT_LIMIT, type StartedEdge } from './edge';
 
-
 /**
  * Where in the edge's output and local KV/R2 files (read as bytes) any of `secrets` occurs,
  * as `<place>: <secret>` lines; empty when nowhere. Throws when the output was too long to

@@ -25,8 +25,17 @@ export async function createSigningKey(dir: string, commonName: string): Promise
   const curve = ['-name', 'prime256v1'];
   await runChecked(openssl, ['ecparam', ...curve, '-genkey', '-noout', '-out', keyPath]);
   await runChecked(openssl, [
-    'req', '-x509', '-new', '-key', keyPath, '-out', certPath,
-    '-days', '2', '-subj', `/CN=${commonName}`,
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    keyPath,
+    '-out',
+    certPath,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${commonName}`,
   ]);
 
   const key = createPrivateKey(await readFile(keyPath));

@@ -16,7 +16,10 @@ export function parseScope(scope: string): AccessEntry | null {
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last === first) return null;
 
-  const actions = scope.slice(last + 1).split(',').filter((action) => action !== '');
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .filter((action) => action !== '');
 
   return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions };
 }

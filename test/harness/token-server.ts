@@ -103,7 +103,10 @@ function answer(state: IssuerState, req: IncomingMessage, res: ServerResponse): 
     return;
   }
 
-  const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+  const scopes = url.searchParams
+    .getAll('scope')
+    .flatMap((s) => s.split(' '))
+    .filter(Boolean);
   const service = url.searchParams.get('service');
   const caller = authenticate(req.headers.authorization);
   const status = statusFor(service, caller);

@@ -94,7 +94,7 @@ async function nixParse(text: string): Promise<string> {
 describe('fetchdockerExpression', () => {
   const debian = imageOf('debian:bookworm');
 
-  it('prints docker2nix\'s shape exactly (golden)', () => {
+  it("prints docker2nix's shape exactly (golden)", () => {
     const got = fetchdockerExpression(debian, { registryUrl: HUB, altName: null });
 
     expect(got, `fetchdockerExpression(debian) =\n${got}\nwant\n${GOLDEN}`).toBe(GOLDEN);
@@ -171,7 +171,7 @@ describe('fetchdockerExpression', () => {
   });
 });
 
-describe('the printer\'s rec, inherit and let', () => {
+describe("the printer's rec, inherit and let", () => {
   const expr = nix.function(
     ['f'],
     nix.attrs(
@@ -215,7 +215,13 @@ describe('the printer\'s rec, inherit and let', () => {
     },
     {
       name: 'a repeated let binding',
-      expr: nix.let([['a', nix.null], ['a', nix.null]], nix.null),
+      expr: nix.let(
+        [
+          ['a', nix.null],
+          ['a', nix.null],
+        ],
+        nix.null,
+      ),
       error: /defined twice/,
     },
   ])('rejects $name', ({ expr, error }) => {

@@ -179,7 +179,10 @@ describe('printNix', () => {
     },
     {
       name: 'a repeated attribute',
-      expr: nix.attrs([['a', nix.null], ['a', nix.null]]),
+      expr: nix.attrs([
+        ['a', nix.null],
+        ['a', nix.null],
+      ]),
       error: /defined twice/,
     },
   ])('rejects $name', ({ expr, error }) => {
