@@ -10,16 +10,22 @@ const usage = (origin: string) => `hocker-edge: container images pinned for Nix
 
   curl ${origin}/nix/debian:bookworm > debian.nix
       a Nix expression whose fetchurl URLs point back here
-      (?platform=linux/arm64/v8 or aarch64-linux)
+      ?platform=linux/arm64/v8 or aarch64-linux; ?platform=all for every platform;
+      ?format=fetchdocker for nixpkgs' fetchdocker; POST a manifest for docker2nix offline
   curl ${origin}/hash/ghcr.io/org/app:1.2
       JSON: manifest digests, platform, and every blob's size, Nix hash and URL
   curl ${origin}/hash/sha256:<hex>?format=nix32
       one blob's Nix hash (format=sri for SRI, none for JSON)
+  curl -L ${origin}/image/debian:bookworm > debian.tar
+      a docker-loadable archive, the same bytes every time
   ${origin}/v2/
-      a read-only OCI registry API: /v2/<registry>/<repository>/manifests/<tag or digest>
-      and /v2/<registry>/<repository>/blobs/sha256:<hex>
+      a read-only OCI registry API: /v2/<registry>/<repository>/manifests/<tag or digest>,
+      .../blobs/sha256:<hex>, .../tags/list; or /v2/<repository>/...?ns=<registry> as a mirror
+  ${origin}/sha256/<hex>
+      a Nix hashed mirror for public blobs
 
 References are written the way docker writes them: [registry[:port]/]repository[:tag][@digest].
+Registry credentials go in Authorization (Basic or Bearer), for your own requests only.
 `;
 
 homeRoutes.get('/', (c) => {
