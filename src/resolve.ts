@@ -4,6 +4,7 @@
  * manifest. Digest references never need upstream once their manifest is stored.
  */
 import type { BlobRecord, Store, StoredManifest, TagRecord } from './blobs/store';
+import { readAtMost } from './bytes';
 import { allowedRegistry, type Config } from './config';
 import { type Digest, digestOfBytes, isDigest } from './digest';
 import { EdgeError, fail } from './errors';
@@ -322,7 +323,9 @@ async function manifestFromUpstream(
     reference,
     accept: MANIFEST_ACCEPT,
   });
-  const bytes = await readLimited(response, MAX_MANIFEST_BYTES);
+  const bytes = await readAtMost(response, MAX_MANIFEST_BYTES, () =>
+    fail.manifestInvalid(`manifest is larger than ${MAX_MANIFEST_BYTES} bytes`),
+  );
   const digest = digestOfBytes(bytes);
 
   const announced = response.headers.get('Docker-Content-Digest');
@@ -370,38 +373,4 @@ async function recordBlobs(
   // The layers' records first: a present config record means the whole set is written.
   await Promise.all(records.slice(1).map((record) => ctx.store.putBlobRecord(record)));
   await ctx.store.putBlobRecord(records[0]!);
-}
-
-async function readLimited(response: Response, limit: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get('Content-Length') ?? '0');
-  if (declared > limit) {
-    await response.body?.cancel();
-    throw tooLarge(limit);
-  }
-
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const reader = response.body?.getReader();
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > limit) {
-      await reader.cancel();
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-function tooLarge(limit: number): EdgeError {
-  return fail.manifestInvalid(`manifest is larger than ${limit} bytes`);
 }

@@ -3,6 +3,7 @@
  * the mapping of upstream failures to typed errors. Nothing above this module sees tokens or
  * upstream statuses; nothing in it knows about the caller's response.
  */
+import { readPrefix } from '../bytes';
 import type { AllowedRegistry } from '../config';
 import { EdgeError, fail } from '../errors';
 import type { RequestLog } from '../log';
@@ -316,18 +317,8 @@ async function readErrorBody(
 ): Promise<{ code?: string; message?: string; errors?: unknown }> {
   if (response.body === null) return {};
 
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length < ERROR_BODY_LIMIT) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.byteLength;
-  }
-  await reader.cancel();
-
-  const text = new TextDecoder().decode(concat(chunks).slice(0, ERROR_BODY_LIMIT));
+  const prefix = await readPrefix(response.body, ERROR_BODY_LIMIT);
+  const text = new TextDecoder().decode(prefix);
   try {
     const body = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[] };
     const first = Array.isArray(body.errors) ? body.errors[0] : undefined;
@@ -339,14 +330,4 @@ async function readErrorBody(
   } catch {
     return {};
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }

@@ -4,6 +4,7 @@
  * any use.
  */
 import { z } from 'zod';
+import { readAtMost } from '../bytes';
 import type { Config } from '../config';
 import { EdgeError, fail } from '../errors';
 import { parseReference, type Reference } from '../reference';
@@ -66,32 +67,12 @@ export function storeNameParam(url: URL, name: string): string | null {
  * one is 400 `MANIFEST_INVALID` before more of it is read.
  */
 export async function manifestBody(request: Request): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new EdgeError('MANIFEST_INVALID', 400, `the body is larger than ${MAX_MANIFEST_BYTES} bytes`);
-  const declared = Number(request.headers.get('Content-Length') ?? '0');
-  if (declared > MAX_MANIFEST_BYTES) throw tooLarge();
-
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const reader = request.body?.getReader();
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > MAX_MANIFEST_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return await readAtMost(
+    request,
+    MAX_MANIFEST_BYTES,
+    () =>
+      new EdgeError('MANIFEST_INVALID', 400, `the body is larger than ${MAX_MANIFEST_BYTES} bytes`),
+  );
 }
 
 /** A query parameter that must be one of `allowed`; the first is the default. */

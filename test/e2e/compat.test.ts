@@ -6,34 +6,26 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBytes, sha256Digest } from '../harness/blob';
-import { startEdge, type StartedEdge } from '../harness/edge';
-import { ociErrorBody, startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
-import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import type { StartedEdge } from '../harness/edge';
+import { ociErrorBody, type FaultProxy } from '../harness/fault-proxy';
+import type { StandardFixtures } from '../harness/fixtures';
 import { nixInstantiateEval, nixExprFile } from '../harness/nix';
-import { startRegistry, type StartedRegistry } from '../harness/registry';
+import { type ProxiedStack, startProxiedStack } from '../harness/stack';
 
 const TTL_SECONDS = 1;
 
-let registry: StartedRegistry;
 let proxy: FaultProxy;
 let fixtures: StandardFixtures;
 let edge: StartedEdge;
+let stack: ProxiedStack;
 
 beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  fixtures = await pushStandardFixtures(registry);
-  proxy = await startFaultProxy(registry.url);
-  edge = await startEdge({
-    registries: [`http://${proxy.host}`],
-    vars: { TAG_TTL_SECONDS: String(TTL_SECONDS) },
-  });
+  stack = await startProxiedStack({ auth: 'none', vars: { TAG_TTL_SECONDS: String(TTL_SECONDS) } });
+  ({ fixtures, proxy, edge } = stack);
 });
 
 afterAll(async () => {
-  await edge?.stop({ keepState: false });
-  await proxy?.stop();
-  await registry?.stop();
-  await fixtures?.cleanup();
+  await stack?.stop();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,33 +6,28 @@
  * platform, each equal to the single-platform expression; bad bodies are MANIFEST_INVALID.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEdge, type StartedEdge } from '../harness/edge';
-import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
-import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import type { StartedEdge } from '../harness/edge';
+import type { FaultProxy } from '../harness/fault-proxy';
+import type { StandardFixtures } from '../harness/fixtures';
 import type { BuiltManifest } from '../harness/image-builder';
 import { nixEnv, nixExprFile, nixHash32, nixInstantiateEval } from '../harness/nix';
-import { startRegistry, type StartedRegistry } from '../harness/registry';
+import { type ProxiedStack, startProxiedStack } from '../harness/stack';
 import { requireTool, runChecked } from '../harness/tools';
 
-let registry: StartedRegistry;
 let proxy: FaultProxy;
 let fixtures: StandardFixtures;
 let edge: StartedEdge;
+let stack: ProxiedStack;
 
 beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  fixtures = await pushStandardFixtures(registry);
-  proxy = await startFaultProxy(registry.url);
   // docker.io is allowed only so that a Hub-style name can be posted: POST never sends a
   // request, and no test here GETs a docker.io name.
-  edge = await startEdge({ registries: [`http://${proxy.host}`, 'docker.io'] });
+  stack = await startProxiedStack({ auth: 'none', moreRegistries: ['docker.io'] });
+  ({ fixtures, proxy, edge } = stack);
 });
 
 afterAll(async () => {
-  await edge?.stop({ keepState: false });
-  await proxy?.stop();
-  await registry?.stop();
-  await fixtures?.cleanup();
+  await stack?.stop();
 });
 
 type FixtureName = 'dockerV2' | 'oci' | 'list' | 'index';

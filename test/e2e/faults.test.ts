@@ -6,32 +6,23 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltBlob } from '../harness/blob';
-import { startEdge, type StartedEdge } from '../harness/edge';
-import { startFaultProxy, type Fault, type FaultProxy } from '../harness/fault-proxy';
-import {
-  type FixtureImage,
-  pushStandardFixtures,
-  type StandardFixtures,
-} from '../harness/fixtures';
-import { startRegistry, type StartedRegistry } from '../harness/registry';
+import type { StartedEdge } from '../harness/edge';
+import type { Fault, FaultProxy } from '../harness/fault-proxy';
+import type { FixtureImage, StandardFixtures } from '../harness/fixtures';
+import { type ProxiedStack, startProxiedStack } from '../harness/stack';
 
-let registry: StartedRegistry;
 let proxy: FaultProxy;
 let fixtures: StandardFixtures;
 let edge: StartedEdge;
+let stack: ProxiedStack;
 
 beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  fixtures = await pushStandardFixtures(registry, { bigLayerBytes: 8 * 1024 * 1024 });
-  proxy = await startFaultProxy(registry.url);
-  edge = await startEdge({ registries: [`http://${proxy.host}`] });
+  stack = await startProxiedStack({ auth: 'none', bigLayerBytes: 8 * 1024 * 1024 });
+  ({ fixtures, proxy, edge } = stack);
 });
 
 afterAll(async () => {
-  await edge?.stop({ keepState: false });
-  await proxy?.stop();
-  await registry?.stop();
-  await fixtures?.cleanup();
+  await stack?.stop();
 });
 
 /** The largest layer of a fixture, many chunks long. */

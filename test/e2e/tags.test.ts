@@ -3,11 +3,12 @@
  * with a HEAD (which Docker Hub does not count as a pull), and a moved tag is followed.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startEdge, type StartedEdge } from '../harness/edge';
-import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
-import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import type { StartedEdge } from '../harness/edge';
+import type { FaultProxy } from '../harness/fault-proxy';
+import type { StandardFixtures } from '../harness/fixtures';
 import { pushManifest } from '../harness/push';
-import { startRegistry, type StartedRegistry } from '../harness/registry';
+import type { StartedRegistry } from '../harness/registry';
+import { type ProxiedStack, startProxiedStack } from '../harness/stack';
 
 const TTL_SECONDS = 2;
 
@@ -15,22 +16,15 @@ let registry: StartedRegistry;
 let proxy: FaultProxy;
 let fixtures: StandardFixtures;
 let edge: StartedEdge;
+let stack: ProxiedStack;
 
 beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  fixtures = await pushStandardFixtures(registry);
-  proxy = await startFaultProxy(registry.url);
-  edge = await startEdge({
-    registries: [`http://${proxy.host}`],
-    vars: { TAG_TTL_SECONDS: String(TTL_SECONDS) },
-  });
+  stack = await startProxiedStack({ auth: 'none', vars: { TAG_TTL_SECONDS: String(TTL_SECONDS) } });
+  ({ registry, fixtures, proxy, edge } = stack);
 });
 
 afterAll(async () => {
-  await edge?.stop({ keepState: false });
-  await proxy?.stop();
-  await registry?.stop();
-  await fixtures?.cleanup();
+  await stack?.stop();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,29 +4,26 @@
  * the mirror form (`?ns=`); and the token dance behind it, done once per scope.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEdge, type StartedEdge } from '../harness/edge';
-import { ociErrorBody, startFaultProxy, type FaultProxy } from '../harness/fault-proxy';
-import { pushStandardFixtures, type StandardFixtures } from '../harness/fixtures';
+import type { StartedEdge } from '../harness/edge';
+import { ociErrorBody, type FaultProxy } from '../harness/fault-proxy';
+import type { StandardFixtures } from '../harness/fixtures';
 import { pushManifest } from '../harness/push';
-import { startRegistry, type StartedRegistry } from '../harness/registry';
+import type { StartedRegistry } from '../harness/registry';
+import { type ProxiedStack, startProxiedStack } from '../harness/stack';
 
 let registry: StartedRegistry;
 let proxy: FaultProxy;
 let fixtures: StandardFixtures;
 let edge: StartedEdge;
+let stack: ProxiedStack;
 
 beforeAll(async () => {
-  registry = await startRegistry({ auth: 'token' });
-  fixtures = await pushStandardFixtures(registry);
-  proxy = await startFaultProxy(registry.url);
-  edge = await startEdge({ registries: [`http://${proxy.host}`] });
+  stack = await startProxiedStack({ auth: 'token' });
+  ({ registry, fixtures, proxy, edge } = stack);
 });
 
 afterAll(async () => {
-  await edge?.stop({ keepState: false });
-  await proxy?.stop();
-  await registry?.stop();
-  await fixtures?.cleanup();
+  await stack?.stop();
 });
 
 const tokenRequests = () => registry.tokenServer!.requests;
