@@ -193,3 +193,36 @@ describe('error answers', () => {
     expect(outsider.requests).toEqual([]);
   });
 });
+
+describe('HEAD', () => {
+  const paths = () => {
+    const image = fixtures.oci.manifests[0]!;
+    const name = `${host()}/${fixtures.oci.repository}`;
+    return [
+      '/',
+      `/nix/${name}:1.0`,
+      `/hash/${name}:1.0`,
+      `/hash/${image.config.digest}`,
+      `/image/${name}:1.0@${image.digest}`,
+      `/v2/${name}/manifests/1.0`,
+      `/v2/${name}/blobs/${image.config.digest}`,
+      `/sha256/${image.config.digest.slice('sha256:'.length)}`,
+      `/nix/${name}:no-such-tag`,
+      '/no/such/route',
+    ];
+  };
+
+  it('answers every route as GET does, without a body', async () => {
+    for (const path of paths()) {
+      const get = await fetch(`${edge.url}${path}`);
+      const getBody = Buffer.from(await get.arrayBuffer());
+      const head = await fetch(`${edge.url}${path}`, { method: 'HEAD' });
+      const headBody = Buffer.from(await head.arrayBuffer());
+
+      expect(head.status, path).toBe(get.status);
+      expect(head.headers.get('Content-Type'), path).toBe(get.headers.get('Content-Type'));
+      expect(headBody.length, path).toBe(0);
+      expect(getBody.length, path).toBeGreaterThan(0);
+    }
+  });
+});

@@ -16,6 +16,7 @@ import { blobFromBytes, sha256Digest } from '../harness/blob';
 import { OCI } from '../harness/media-types';
 import { pushImage } from '../harness/push-image';
 import { nixBuild, nixExprFile } from '../harness/nix';
+import { podmanUsable, preparePodman } from '../harness/podman';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 import { layerEntries, tarArchive } from '../harness/tar';
 import { makeTempDir, removeTempDir } from '../harness/temp';
@@ -206,4 +207,34 @@ it('decompresses zstd layers next to gzip ones, checked against their diff_ids',
 
   const copied = await readOciLayers(layout);
   expect(copied.config.rootfs.diff_ids).toEqual(layers.map((layer) => layer.diffId));
+});
+
+describe('podman load', async () => {
+  const usable = await podmanUsable();
+
+  it.skipIf(!usable.ok)(
+    `loads the archive with the upstream's layers${usable.ok ? '' : ` (not run: ${usable.reason})`}`,
+    async () => {
+      const manifest = fixtures.dockerV2.manifests[0]!;
+      const repository = fixtures.dockerV2.repository;
+      const archive = await download(
+        `${edge.url}/image/${registry.host}/${repository}:1.0@${manifest.digest}`,
+      );
+      const tar = join(scratch, 'podman.tar');
+      await writeFile(tar, archive);
+
+      const podman = await preparePodman([]);
+      try {
+        const loaded = await podman.load(tar);
+        expect(loaded.code, loaded.stderr).toBe(0);
+        const name = `${registry.host}/${repository}:1.0`;
+        const layers = JSON.parse(
+          await podman.inspect(name, '{{json .RootFS.Layers}}'),
+        ) as string[];
+        expect(layers).toEqual(diffIdsOf(manifest));
+      } finally {
+        await podman.cleanup();
+      }
+    },
+  );
 });

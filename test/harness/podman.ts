@@ -42,6 +42,8 @@ export interface Podman {
    * only credentials stored for the mirror's own host.
    */
   pull(image: string, opts?: { login?: Credentials }): Promise<ClientResult>;
+  /** `podman load -i archive`: what `podman load` makes of a docker archive. */
+  load(archive: string): Promise<ClientResult>;
   /** `podman image inspect --format TEMPLATE image`, trimmed; throws when podman fails. */
   inspect(image: string, template: string): Promise<string>;
   /** The podman command line used, for failure messages and the README. */
@@ -108,6 +110,7 @@ export async function preparePodman(mirrors: readonly PodmanMirror[]): Promise<P
       }
       return await podman(['pull', '--quiet', '--authfile', authFile, image]);
     },
+    load: async (archive) => await podman(['load', '--quiet', '--input', archive]),
     inspect: async (image, template) => {
       const result = await podman(['image', 'inspect', '--format', template, image]);
       if (result.code !== 0) throw new Error(`podman image inspect ${image}: ${result.stderr}`);
