@@ -211,30 +211,26 @@ it('decompresses zstd layers next to gzip ones, checked against their diff_ids',
 
 describe('podman load', async () => {
   const usable = await podmanUsable();
+  const notRun = usable.ok ? '' : ` (not run: ${usable.reason})`;
 
-  it.skipIf(!usable.ok)(
-    `loads the archive with the upstream's layers${usable.ok ? '' : ` (not run: ${usable.reason})`}`,
-    async () => {
-      const manifest = fixtures.dockerV2.manifests[0]!;
-      const repository = fixtures.dockerV2.repository;
-      const archive = await download(
-        `${edge.url}/image/${registry.host}/${repository}:1.0@${manifest.digest}`,
-      );
-      const tar = join(scratch, 'podman.tar');
-      await writeFile(tar, archive);
+  it.skipIf(!usable.ok)(`loads the archive with the upstream's layers${notRun}`, async () => {
+    const manifest = fixtures.dockerV2.manifests[0]!;
+    const repository = fixtures.dockerV2.repository;
+    const archive = await download(
+      `${edge.url}/image/${registry.host}/${repository}:1.0@${manifest.digest}`,
+    );
+    const tar = join(scratch, 'podman.tar');
+    await writeFile(tar, archive);
 
-      const podman = await preparePodman([]);
-      try {
-        const loaded = await podman.load(tar);
-        expect(loaded.code, loaded.stderr).toBe(0);
-        const name = `${registry.host}/${repository}:1.0`;
-        const layers = JSON.parse(
-          await podman.inspect(name, '{{json .RootFS.Layers}}'),
-        ) as string[];
-        expect(layers).toEqual(diffIdsOf(manifest));
-      } finally {
-        await podman.cleanup();
-      }
-    },
-  );
+    const podman = await preparePodman([]);
+    try {
+      const loaded = await podman.load(tar);
+      expect(loaded.code, loaded.stderr).toBe(0);
+      const name = `${registry.host}/${repository}:1.0`;
+      const layers = JSON.parse(await podman.inspect(name, '{{json .RootFS.Layers}}')) as string[];
+      expect(layers).toEqual(diffIdsOf(manifest));
+    } finally {
+      await podman.cleanup();
+    }
+  });
 });
