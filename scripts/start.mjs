@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { unstable_startWorker } from 'wrangler';
 
+const READY_TIMEOUT_MS = 60_000;
 const USAGE = `usage: npm start -- [--port N] [--ip ADDR] [--persist-to DIR] [--var KEY:VALUE ...]`;
 
 function parseCommandLine(argv) {
@@ -65,7 +66,19 @@ async function main() {
       logLevel: 'log',
     },
   });
-  await worker.ready;
+  // A worker that cannot bind its port logs a fatal error but never becomes ready: give up
+  // loudly rather than run on without listening.
+  const ready = await Promise.race([
+    worker.ready.then(() => true),
+    new Promise((resolve) => setTimeout(() => resolve(false), READY_TIMEOUT_MS).unref()),
+  ]);
+  if (!ready) {
+    console.error(`hocker-edge did not start within ${READY_TIMEOUT_MS / 1000} s (port in use?)`);
+    // Disposing a worker that never started can hang too; do not wait for it long.
+    const disposed = worker.dispose().catch(() => undefined);
+    await Promise.race([disposed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+    process.exit(1);
+  }
   const url = await worker.url;
   console.log(`hocker-edge ready on ${url.origin}`);
 

@@ -17,7 +17,10 @@ export function callerCredentials(header: string | undefined): Credentials | und
   if (header === undefined || header.trim() === '') return undefined;
 
   const [scheme = '', value = ''] = header.trim().split(/\s+/, 2);
-  if (scheme.toLowerCase() === 'bearer' && value !== '') return { kind: 'bearer', token: value };
+  if (scheme.toLowerCase() === 'bearer') {
+    if (value === '') throw malformed('Bearer needs a token');
+    return { kind: 'bearer', token: value };
+  }
   if (scheme.toLowerCase() !== 'basic') throw malformed(`scheme '${scheme}' is not supported`);
 
   const text = decodeBase64Utf8(value);

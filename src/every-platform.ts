@@ -9,8 +9,14 @@ import { openBlob } from './blobs/pull';
 import { isAnonymous } from './blobs/store';
 import { EdgeError, fail } from './errors';
 import { type Reference, repositoryName } from './reference';
-import type { Descriptor } from './registry/manifest';
-import { availablePlatforms, formatPlatform, nixSystem, type Platform } from './registry/platform';
+import { type Descriptor, requireImageConfig } from './registry/manifest';
+import {
+  availablePlatforms,
+  choosePlatform,
+  formatPlatform,
+  nixSystem,
+  type Platform,
+} from './registry/platform';
 import {
   type Context,
   type FetchedManifest,
@@ -63,6 +69,31 @@ export async function resolveEveryPlatform(
   );
 }
 
+/**
+ * A single-platform image checked against the platform a caller asked for by name: its
+ * manifest does not say, so its config is read. Another platform's image is
+ * `MANIFEST_UNKNOWN` naming the one it has, as for an index that lacks the platform.
+ */
+export async function withCheckedPlatform(
+  ctx: Context,
+  image: ResolvedImage,
+  wanted: Platform,
+  source: ManifestSource,
+): Promise<ResolvedImage> {
+  if (image.platform !== null) return image;
+
+  const own = await configPlatform(ctx, image, source);
+  const entry = { mediaType: image.manifestMediaType, digest: image.manifestDigest, platform: own };
+  if (choosePlatform([entry], wanted) === null) {
+    const platforms = [formatPlatform(own)];
+    throw fail.manifestUnknown(
+      `${formatPlatform(wanted)} is not a platform of this image; it has: ${platforms[0]}`,
+      { platforms },
+    );
+  }
+  return { ...image, platform: own };
+}
+
 /** The attribute name for a platform: its Nix system, else its OCI name. */
 export function platformKey(platform: Platform): string {
   return nixSystem(platform) ?? formatPlatform(platform);
@@ -75,11 +106,6 @@ function parseFormatted(name: string): Platform {
 }
 
 // The config types of container images (C52): a chart or other artifact has no platform.
-const IMAGE_CONFIG_TYPES = new Set([
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.docker.container.image.v1+json',
-]);
-
 // Image configs are small JSON documents; this bounds what one may make the edge read.
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
@@ -96,13 +122,7 @@ async function configPlatform(
   source: ManifestSource,
 ): Promise<Platform> {
   const { config } = image;
-  if (!IMAGE_CONFIG_TYPES.has(config.mediaType)) {
-    throw fail.unsupported(
-      `${image.manifestDigest} is not a container image: its config is ${config.mediaType}`,
-      { mediaType: config.mediaType },
-      415,
-    );
-  }
+  requireImageConfig(image.manifestDigest, config);
   if (config.size > MAX_CONFIG_BYTES) {
     throw fail.manifestInvalid(`config ${config.digest} is larger than ${MAX_CONFIG_BYTES} bytes`);
   }

@@ -11,7 +11,7 @@ import type { Reference } from '../reference';
 import { type Context, clientFor, ensureAccess } from '../resolve';
 import { type ByteRange, parseRange, sliceStream } from './range';
 import { isAnonymous } from './store';
-import { verifiedStream } from './verify';
+import { VerificationError, verifiedStream } from './verify';
 
 /** What the caller asked for: the whole blob or its metadata, and maybe a byte range. */
 export interface BlobRequest {
@@ -71,7 +71,18 @@ async function fromCache(
 
   const r2Range = range ? { offset: range.start, length: range.end - range.start + 1 } : undefined;
   const object = await ctx.store.blob(digest, head.size, r2Range);
-  return object === null ? null : { ...opened, body: object.body };
+  if (object === null) return null;
+  // A range cannot be proven on its own (R2's stored checksum vouches for it); a whole blob
+  // is hashed again on its way out, so bytes changed at rest can never be served as good.
+  if (range !== null) return { ...opened, body: object.body };
+
+  const verified = verifiedStream(object.body, digest, head.size);
+  const body = withLength(verified, head.size, digest, (error) => {
+    if (!(error instanceof VerificationError)) return;
+    logEvent('error', 'cache-corrupt', { digest, reason: error.message });
+    ctx.waitUntil(ctx.store.deleteBlob(digest));
+  });
+  return { ...opened, body };
 }
 
 async function fromUpstream(
@@ -131,10 +142,12 @@ function withLength(
   stream: ReadableStream<Uint8Array>,
   length: number,
   digest: Digest,
+  onFailure?: (error: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const fixed = new FixedLengthStream(length);
   stream.pipeTo(fixed.writable).catch((error: unknown) => {
     logEvent('warn', 'blob-stream-failed', { digest, reason: String(error) });
+    onFailure?.(error);
   });
   return fixed.readable;
 }

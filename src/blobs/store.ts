@@ -137,6 +137,11 @@ export class Store {
     return { writable: stream.writable, done };
   }
 
+  /** Removes a cached blob whose bytes turned out wrong; the next request fetches it anew. */
+  async deleteBlob(digest: Digest): Promise<void> {
+    await this.r2.delete(blobKey(digest));
+  }
+
   /** The blob's KV record, or null if the edge has never seen it in a manifest. */
   async blobRecord(digest: Digest): Promise<BlobRecord | null> {
     const raw = await this.kv.get(blobRecordKey(digest), 'json');

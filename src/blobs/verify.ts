@@ -75,7 +75,7 @@ export function verifiedStream(
         try {
           // Read until there is a chunk to hand on, or the end: an empty read hands nothing.
           for (;;) {
-            const { done, value } = await reader.read();
+            const { done, value } = await readOrStall(reader);
             if (done) return await finish(controller);
             if (value.byteLength === 0) continue;
 
@@ -100,4 +100,23 @@ export function verifiedStream(
     },
     { highWaterMark: 0 },
   );
+}
+
+// An upstream that stops sending mid-body would otherwise hold the caller forever.
+const STALL_MS = 60_000;
+
+/** The next chunk, or an error once the source has sent nothing for `STALL_MS`. */
+async function readOrStall(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`upstream sent nothing for ${STALL_MS / 1000} s`)),
+      STALL_MS,
+    );
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
 }

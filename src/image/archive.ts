@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import { openBlob } from '../blobs/pull';
 import { type Digest, digestHex, isDigest } from '../digest';
-import { EdgeError, fail } from '../errors';
-import type { Descriptor } from '../registry/manifest';
+import { fail } from '../errors';
+import { type Descriptor, requireImageConfig } from '../registry/manifest';
 import type { Context, ResolvedImage } from '../resolve';
 import { diffFacts, layerFileName, openLayerTar } from './layers';
 import { END_OF_ARCHIVE, entrySize, fileHeader, padding } from './tar';
@@ -26,10 +26,6 @@ export interface ArchivePlan {
   size: number;
 }
 
-const IMAGE_CONFIG_TYPES = new Set([
-  'application/vnd.docker.container.image.v1+json',
-  'application/vnd.oci.image.config.v1+json',
-]);
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
 const configSchema = z.object({
@@ -54,13 +50,7 @@ export function imageUrl(
  * (checking its diff_id). Throws before any byte is answered when the image cannot be one.
  */
 export async function planArchive(ctx: Context, image: ResolvedImage): Promise<ArchivePlan> {
-  if (!IMAGE_CONFIG_TYPES.has(image.config.mediaType)) {
-    throw new EdgeError(
-      'UNSUPPORTED',
-      415,
-      `${image.manifestDigest} is not a container image: its config is ${image.config.mediaType}`,
-    );
-  }
+  requireImageConfig(image.manifestDigest, image.config);
 
   const configBytes = await readConfig(ctx, image);
   const diffIds = parseDiffIds(configBytes, image);

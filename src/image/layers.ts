@@ -6,6 +6,7 @@
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { openBlob } from '../blobs/pull';
+import { VerificationError } from '../blobs/verify';
 import { type Digest, digestHex, isDigest } from '../digest';
 import { EdgeError, fail } from '../errors';
 import type { Reference } from '../reference';
@@ -74,6 +75,9 @@ export async function diffFacts(
   const tar = await openLayerTar(ctx, reference, layer);
   const { digest, size } = await hashAndCount(tar).catch((error: unknown) => {
     if (error instanceof EdgeError) throw error;
+    if (error instanceof VerificationError) {
+      throw fail.unavailable(`layer ${layer.digest} failed verification: ${error.message}`);
+    }
     throw fail.manifestInvalid(
       `layer ${layer.digest} (${layer.mediaType}) cannot be decompressed: ${String(error)}`,
     );

@@ -36,6 +36,27 @@ export const MANIFEST_ACCEPT = [
   MediaTypes.dockerManifest,
 ].join(', ');
 
+/** Config media types of container images (anything else is an artifact: a chart, an SBOM). */
+export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.container.image.v1+json',
+]);
+
+/**
+ * Throws 415 `UNSUPPORTED` naming the config type unless the manifest is a container image:
+ * outputs that only make sense for images (Nix image expressions, docker archives) refuse
+ * artifacts, while mirroring and hash lookups serve them like anything else.
+ */
+export function requireImageConfig(manifestDigest: string, config: { mediaType: string }): void {
+  if (IMAGE_CONFIG_TYPES.has(config.mediaType)) return;
+  throw new EdgeError(
+    'UNSUPPORTED',
+    415,
+    `${manifestDigest} is not a container image: its config is ${config.mediaType}`,
+    { mediaType: config.mediaType },
+  );
+}
+
 /** Manifests larger than this are refused; the distribution spec's own default limit. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 

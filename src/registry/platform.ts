@@ -5,6 +5,7 @@
  * (C11); attestations and non-image artifacts are never chosen (C12, C52).
  */
 import { fail } from '../errors';
+import { IMAGE_CONFIG_TYPES } from './manifest';
 
 /** An OCI platform, as in an image index: `{ os: 'linux', architecture: 'arm', variant }`. */
 export interface Platform {
@@ -71,11 +72,6 @@ const IMAGE_MANIFEST_TYPES = new Set([
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ]);
-const IMAGE_CONFIG_TYPES = new Set([
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.docker.container.image.v1+json',
-]);
-
 /** Every platform spelling `parsePlatform` accepts, OCI names first, then Nix systems. */
 export const SUPPORTED_PLATFORMS: readonly string[] = [
   ...new Set([
@@ -98,8 +94,10 @@ export function parsePlatform(input: string): Platform {
   const text = input.trim().toLowerCase();
   const parsed = text.includes('/') ? parseOciPlatform(text) : PLATFORM_OF_SYSTEM.get(text);
 
+  // Any well-formed OCI platform may be asked for (indexes list windows/amd64 and
+  // linux/amd64/v3 too); a Nix system must be one this module knows.
   const platform = parsed === undefined ? undefined : canonicalPlatform(parsed);
-  if (platform === undefined || !SYSTEM_OF_PLATFORM.has(formatPlatform(platform))) {
+  if (platform === undefined) {
     throw fail.unsupported(
       `platform '${input}' is not supported: use an OCI platform such as linux/arm64/v8 ` +
         'or a Nix system such as aarch64-linux',
@@ -160,7 +158,9 @@ export function availablePlatforms(entries: readonly IndexEntry[]): string[] {
 
 function parseOciPlatform(text: string): Platform | undefined {
   const parts = text.split('/');
-  if (parts.length > 3 || parts.some((part) => part === '')) return undefined;
+  if (parts.length > 3 || parts.some((part) => !/^[a-z0-9][a-z0-9._-]*$/.test(part))) {
+    return undefined;
+  }
 
   const [os, architecture, variant] = parts as [string, string, string | undefined];
   return variant === undefined ? { os, architecture } : { os, architecture, variant };

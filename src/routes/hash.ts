@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { parseDigest } from '../digest';
 import { fail } from '../errors';
+import { withCheckedPlatform } from '../every-platform';
 import { imageUrl } from '../image/archive';
 import { type Fingerprint, knownFingerprint } from '../image/fingerprint';
 import { blobUrl, blobUrls } from '../nix/expression';
@@ -14,7 +15,14 @@ import type { Descriptor } from '../registry/manifest';
 import { formatPlatform, nixSystem } from '../registry/platform';
 import { ensureAccess, type ResolvedImage, resolveImage } from '../resolve';
 import type { AppEnv } from './context';
-import { choiceParam, pathAfter, platformParam, publicOrigin, referenceAfter } from './params';
+import {
+  choiceParam,
+  pathAfter,
+  platformNamed,
+  platformParam,
+  publicOrigin,
+  referenceAfter,
+} from './params';
 
 /** Routes for hash lookups. */
 export const hashRoutes = new Hono<AppEnv>();
@@ -30,11 +38,15 @@ hashRoutes.get('/hash/*', async (c) => {
 type Ctx = AppEnv['Variables']['ctx'];
 
 async function imageHashes(ctx: Ctx, url: URL): Promise<Response> {
+  choiceParam(url, 'format', ['json'] as const);
   const reference = referenceAfter(url, '/hash/', ctx.config);
   const platform = platformParam(url, ctx.config);
   ctx.log.set({ reference: formatReference(reference) });
 
-  const image = await resolveImage(ctx, reference, platform);
+  const resolved = await resolveImage(ctx, reference, platform);
+  const image = platformNamed(url)
+    ? await withCheckedPlatform(ctx, resolved, platform, 'upstream')
+    : resolved;
   const archive = await knownFingerprint(ctx.store, image.manifestDigest, reference.tag);
   ctx.log.set({ digest: image.manifestDigest, outcome: 'rendered' });
   return Response.json(imageDocument(image, archive, publicOrigin(url, ctx.config)));

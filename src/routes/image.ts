@@ -3,13 +3,14 @@
  * to the URL pinned to the platform manifest's digest, whose bytes never change.
  */
 import { Hono } from 'hono';
+import { withCheckedPlatform } from '../every-platform';
 import { archiveStream, imageUrl, planArchive } from '../image/archive';
 import { fingerprinting } from '../image/fingerprint';
 import { logEvent } from '../log';
 import { formatReference } from '../reference';
 import { resolveImage } from '../resolve';
 import type { AppEnv } from './context';
-import { platformParam, publicOrigin, referenceAfter } from './params';
+import { platformNamed, platformParam, publicOrigin, referenceAfter } from './params';
 
 /** Routes for image archives. */
 export const imageRoutes = new Hono<AppEnv>();
@@ -20,7 +21,11 @@ imageRoutes.get('/image/*', async (c) => {
   const reference = referenceAfter(url, '/image/', ctx.config);
   ctx.log.set({ reference: formatReference(reference) });
 
-  const image = await resolveImage(ctx, reference, platformParam(url, ctx.config));
+  const platform = platformParam(url, ctx.config);
+  const resolved = await resolveImage(ctx, reference, platform);
+  const image = platformNamed(url)
+    ? await withCheckedPlatform(ctx, resolved, platform, 'upstream')
+    : resolved;
   if (reference.digest !== image.manifestDigest) {
     ctx.log.set({ outcome: 'rendered' });
     return c.redirect(imageUrl(publicOrigin(url, ctx.config), image), 302);

@@ -8,7 +8,7 @@
  */
 import { Hono } from 'hono';
 import { allowedRegistry, type Config } from '../config';
-import { type PlatformImage, resolveEveryPlatform } from '../every-platform';
+import { type PlatformImage, resolveEveryPlatform, withCheckedPlatform } from '../every-platform';
 import { fail } from '../errors';
 import { imageUrl } from '../image/archive';
 import { knownFingerprint } from '../image/fingerprint';
@@ -16,11 +16,12 @@ import { everyPlatformExpression, fetchurlExpression, type PinnedImage } from '.
 import { fetchdockerExpression, fetchdockerNames } from '../nix/fetchdocker';
 import { postedManifest } from '../posted';
 import { formatReference, type Reference } from '../reference';
-import { normalizeMediaType } from '../registry/manifest';
+import { normalizeMediaType, requireImageConfig } from '../registry/manifest';
 import type { Platform } from '../registry/platform';
 import {
   type Context,
   fetchManifest,
+  type ManifestSource,
   type ResolvedImage,
   resolveFrom,
   resolveImage,
@@ -29,6 +30,7 @@ import type { AppEnv } from './context';
 import {
   choiceParam,
   manifestBody,
+  platformNamed,
   platformsParam,
   publicOrigin,
   referenceAfter,
@@ -48,7 +50,7 @@ nixRoutes.get('/nix/*', async (c) => {
   const resolved =
     platform === 'all'
       ? await resolveEveryPlatform(ctx, reference, await fetchManifest(ctx, reference), 'upstream')
-      : await resolveImage(ctx, reference, platform);
+      : await checked(ctx, url, await resolveImage(ctx, reference, platform), platform, 'upstream');
   return await render(ctx, url, request, resolved);
 });
 
@@ -66,9 +68,27 @@ nixRoutes.post('/nix/*', async (c) => {
   const resolved =
     platform === 'all'
       ? await resolveEveryPlatform(ctx, reference, top, 'stored')
-      : await resolveFrom(ctx, reference, top, platform, 'stored');
+      : await checked(
+          ctx,
+          url,
+          await resolveFrom(ctx, reference, top, platform, 'stored'),
+          platform,
+          'stored',
+        );
   return await render(ctx, url, request, resolved);
 });
+
+/** The image, refused when it is not one or not for the platform the caller named. */
+async function checked(
+  ctx: Context,
+  url: URL,
+  image: ResolvedImage,
+  platform: Platform,
+  source: ManifestSource,
+): Promise<ResolvedImage> {
+  requireImageConfig(image.manifestDigest, image.config);
+  return platformNamed(url) ? await withCheckedPlatform(ctx, image, platform, source) : image;
+}
 
 /** What a `/nix/` request asks for, validated before anything is fetched. */
 interface NixRequest {

@@ -32,6 +32,11 @@ export function platformParam(url: URL, config: Config): Platform {
   return value === null || value === '' ? config.defaultPlatform : parsePlatform(value);
 }
 
+/** Whether the caller named a platform (rather than taking the default). */
+export function platformNamed(url: URL): boolean {
+  return (url.searchParams.get('platform') ?? '') !== '';
+}
+
 /** `?platform=` as `platformParam` reads it, or `all` for every platform of the image. */
 export function platformsParam(url: URL, config: Config): Platform | 'all' {
   return url.searchParams.get('platform')?.trim().toLowerCase() === 'all'

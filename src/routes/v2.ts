@@ -8,7 +8,7 @@ import { type OpenedBlob, openBlob } from '../blobs/pull';
 import type { Config } from '../config';
 import { type Digest, parseDigest } from '../digest';
 import { fail } from '../errors';
-import { parseReference, type Reference } from '../reference';
+import { normaliseRegistry, parseReference, type Reference } from '../reference';
 import { normalizeMediaType } from '../registry/manifest';
 import { fetchManifest } from '../resolve';
 import { listTags } from '../tags';
@@ -35,7 +35,10 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
 
   const firstComponent = name.split('/', 1)[0]!;
   const hasRegistry = /[.:]/.test(firstComponent) || firstComponent === 'localhost';
-  const registry = hasRegistry ? '' : `${ns?.toLowerCase() ?? config.defaultRegistry}/`;
+  // `ns` names a registry and nothing else: a path or userinfo in it must not reach a URL.
+  const registry = hasRegistry
+    ? ''
+    : `${ns === undefined ? config.defaultRegistry : nsRegistry(ns)}/`;
   if (kind === 'blobs') parseDigest(target);
   if (kind === 'tags' && target !== 'list') throw fail.nameInvalid(`'${path}' ends in tags/list`);
 
@@ -43,6 +46,13 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
   const suffix = kind === 'tags' ? '' : `${separator}${target}`;
   const reference = parseReference(`${registry}${name}${suffix}`, config.defaultRegistry);
   return { reference, kind };
+}
+
+function nsRegistry(ns: string): string {
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(ns)) {
+    throw fail.nameInvalid(`ns=${JSON.stringify(ns)} is not a registry host[:port]`);
+  }
+  return normaliseRegistry(ns);
 }
 
 /** Routes for the OCI pull API. */
@@ -56,6 +66,15 @@ v2.get('/v2/', (c) => {
     throw fail.unauthorized('this edge accepts registry credentials; none were sent');
   }
   return c.json({});
+});
+
+// The edge is a read-only registry: pushes and deletes get the spec's answer, not a 404.
+v2.on(['POST', 'PUT', 'PATCH', 'DELETE'], ['/v2', '/v2/*'], () => {
+  throw fail.unsupported(
+    'this edge is a read-only mirror: push to the registry itself',
+    undefined,
+    405,
+  );
 });
 
 v2.get('/v2/*', async (c) => {

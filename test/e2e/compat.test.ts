@@ -211,6 +211,41 @@ describe('content kinds', () => {
     }
   });
 
+  it('hashes an artifact (a Helm chart) but will not pin it as an image', async () => {
+    const config = fixtures.oci.manifests[0]!.config;
+    const chart = jsonBytes({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: {
+        mediaType: 'application/vnd.cncf.helm.config.v1+json',
+        digest: config.digest,
+        size: config.size,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip',
+          digest: `sha256:${'cd'.repeat(32)}`,
+          size: 10,
+        },
+      ],
+    });
+    serveManifest(chart, 'application/vnd.oci.image.manifest.v1+json');
+    try {
+      const nix = await fetch(`${edge.url}/nix/${proxy.host}/fixtures/oci:odd`);
+      const body = (await nix.json()) as { errors: { code: string; message: string }[] };
+      expect(nix.status).toBe(415);
+      expect(body.errors[0]!.message).toContain('application/vnd.cncf.helm.config.v1+json');
+
+      const hash = await fetch(`${edge.url}/hash/${proxy.host}/fixtures/oci:odd`);
+      expect(hash.status).toBe(200);
+      expect(await hash.json()).toMatchObject({
+        layers: [{ digest: `sha256:${'cd'.repeat(32)}` }],
+      });
+    } finally {
+      proxy.set(null);
+    }
+  });
+
   it('pins a foreign layer at the URLs its manifest names, with its digest', async () => {
     const image = fixtures.dockerV2.manifests[0]!;
     const foreignDigest = `sha256:${'ab'.repeat(32)}`;
@@ -245,5 +280,59 @@ describe('content kinds', () => {
     } finally {
       proxy.set(null);
     }
+  });
+});
+
+describe('what the README promises of odd requests', () => {
+  it('refuses an ns= that is not a registry host, without asking upstream', async () => {
+    const before = proxy.requests.length;
+    for (const ns of [`${proxy.host}/evil`, '', `user@${proxy.host}`]) {
+      const query = `ns=${encodeURIComponent(ns)}`;
+      const response = await fetch(`${edge.url}/v2/fixtures/oci/manifests/1.0?${query}`);
+      const body = (await response.json()) as { errors: { code: string }[] };
+      expect(response.status, ns).toBe(400);
+      expect(body.errors[0]!.code).toBe('NAME_INVALID');
+    }
+    expect(proxy.requests.length).toBe(before);
+  });
+
+  it('answers writes with 405 UNSUPPORTED: it is a read-only mirror', async () => {
+    const base = `${edge.url}/v2/${proxy.host}/fixtures/oci`;
+    for (const [method, path] of [
+      ['POST', '/blobs/uploads/'],
+      ['PUT', '/manifests/1.0'],
+      ['DELETE', `/manifests/${fixtures.oci.top.digest}`],
+    ] as const) {
+      const response = await fetch(`${base}${path}`, { method });
+      const body = (await response.json()) as { errors: { code: string; message: string }[] };
+      expect(response.status, method).toBe(405);
+      expect(body.errors[0]!.code).toBe('UNSUPPORTED');
+      expect(body.errors[0]!.message).toContain('read-only');
+    }
+  });
+
+  it('holds a single-platform image to the platform a caller names', async () => {
+    const path = `${proxy.host}/${fixtures.oci.repository}:1.0`;
+    const other = await fetch(`${edge.url}/nix/${path}?platform=aarch64-linux`);
+    const body = (await other.json()) as { errors: { code: string; message: string }[] };
+    expect(other.status).toBe(404);
+    expect(body.errors[0]!.code).toBe('MANIFEST_UNKNOWN');
+    expect(body.errors[0]!.message).toContain('it has: linux/amd64');
+
+    const own = await fetch(`${edge.url}/nix/${path}?platform=x86_64-linux`);
+    expect(own.status).toBe(200);
+    expect(await own.text()).toMatch(/^# .* \(linux\/amd64\), from /);
+  });
+
+  it('rejects an empty Bearer and an unknown hash format, saying which', async () => {
+    const bearer = await fetch(`${edge.url}/v2/`, { headers: { Authorization: 'Bearer' } });
+    const bearerBody = (await bearer.json()) as { errors: { message: string }[] };
+    expect(bearer.status).toBe(401);
+    expect(bearerBody.errors[0]!.message).toContain('Bearer needs a token');
+
+    const path = `${proxy.host}/${fixtures.oci.repository}:1.0`;
+    const format = await fetch(`${edge.url}/hash/${path}?format=nix32`);
+    expect(format.status).toBe(400);
+    expect(await format.json()).toMatchObject({ errors: [{ code: 'UNSUPPORTED' }] });
   });
 });

@@ -4,6 +4,8 @@
  * the same request succeeds.
  */
 import { createHash } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltBlob } from '../harness/blob';
 import type { StartedEdge } from '../harness/edge';
@@ -121,4 +123,50 @@ it('a corrupt blob fetched without any manifest leaves no KV record and no R2 ob
 
 function sha256Hex(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Every file under `dir`, recursively. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+it('never serves a cached blob whose bytes changed at rest: it fails, drops it, refetches', async () => {
+  const image = fixtures.list.manifests[0]!;
+  const blob = [...image.layers].sort((a, b) => b.size - a.size)[0]!;
+  const url = blobUrl(blob, fixtures.list.repository);
+  expect(
+    (await fetch(`${edge.url}/hash/${proxy.host}/${fixtures.list.repository}:1.0`)).status,
+  ).toBe(200);
+  expect((await download(url)).status).toBe(200);
+  await waitForCached(blob, true);
+
+  const stored = [];
+  for (const file of await filesUnder(edge.stateDir)) {
+    if ((await readFile(file)).equals(Buffer.from(blob.bytes!))) stored.push(file);
+  }
+  expect(stored).toHaveLength(1);
+  const tampered = Buffer.from(blob.bytes!);
+  tampered[Math.floor(tampered.length / 2)]! ^= 0xff;
+  await writeFile(stored[0]!, tampered);
+
+  await expect(download(url)).rejects.toThrow();
+  await waitForCached(blob, false);
+  const again = await download(url);
+  expect(sha256Hex(again.bytes)).toBe(blob.digest.slice('sha256:'.length));
+});
+
+/** Waits (bounded) until `/hash/<digest>` says the blob is, or is not, in R2. */
+async function waitForCached(blob: BuiltBlob, want: boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const record = (await (await fetch(`${edge.url}/hash/${blob.digest}`)).json()) as {
+      cached: boolean;
+    };
+    if (record.cached === want) return;
+    if (Date.now() > deadline) throw new Error(`${blob.digest}: cached never became ${want}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
