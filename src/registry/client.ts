@@ -98,7 +98,7 @@ export class RegistryClient {
     if (response.ok || (request.redirects === 'report' && isRedirect(response.status))) {
       return { response, credentialed };
     }
-    throw await upstreamError(this.registry, request, response);
+    throw await upstreamError(this.registry, request, response, credentialed);
   }
 
   /**
@@ -256,6 +256,7 @@ async function upstreamError(
   registry: AllowedRegistry,
   request: UpstreamRequest,
   response: Response,
+  credentialed: boolean,
 ): Promise<EdgeError> {
   const upstream = await readErrorBody(response);
   const detail = { upstream: { status: response.status, errors: upstream.errors } };
@@ -267,10 +268,15 @@ async function upstreamError(
 
   switch (response.status) {
     case 401:
+      // Docker Hub answers 401, not 404, for a repository that does not exist: without
+      // credentials the two cannot be told apart, and the message says so.
       return new EdgeError(
         'UNAUTHORIZED',
         401,
-        `registry ${registry.name} refused ${what}${said}`,
+        `registry ${registry.name} refused ${what}${said}` +
+          (credentialed
+            ? ''
+            : ': the repository does not exist, or it needs credentials (send them to the edge)'),
         detail,
       );
     case 403:
