@@ -258,9 +258,9 @@ describe('parseConfig other vars', () => {
       want: ['PUBLIC_URL: PUBLIC_URL must be an http(s) URL'],
     },
     {
-      name: 'DEFAULT_PLATFORM unknown',
-      vars: { DEFAULT_PLATFORM: 'plan9/pdp11' },
-      want: ["DEFAULT_PLATFORM: 'plan9/pdp11' is not a platform"],
+      name: 'DEFAULT_PLATFORM neither OCI nor a Nix system',
+      vars: { DEFAULT_PLATFORM: 'pdp11' },
+      want: ["DEFAULT_PLATFORM: 'pdp11' is not a platform"],
     },
     {
       name: 'DEFAULT_PLATFORM garbage',
