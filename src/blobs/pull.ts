@@ -147,6 +147,8 @@ function withLength(
   const fixed = new FixedLengthStream(length);
   stream.pipeTo(fixed.writable).catch((error: unknown) => {
     logEvent('warn', 'blob-stream-failed', { digest, reason: String(error) });
+    // pipeTo aborts the writable when the source fails; this covers a failure before that.
+    fixed.writable.abort(error).catch(() => undefined);
     onFailure?.(error);
   });
   return fixed.readable;
