@@ -51,46 +51,30 @@ export function formatReport(bytes: number, runs: RunMeasurement[], context: Ben
 
 function timingSection(bytes: number, runs: RunMeasurement[]): string {
   const row = (name: string, transfers: (Download | Upload)[]) => {
+    const seconds = transfers.map((t) => t.wallMs / 1000);
+    const throughput = seconds.map((s) => bytes / MIB / s);
     const ttfb = transfers.map((t) => ('ttfbMs' in t ? t.ttfbMs : null));
-    return [
-      name,
-      range(
-        transfers.map((t) => t.wallMs / 1000),
-        2,
-      ),
-      range(
-        transfers.map((t) => bytes / MIB / (t.wallMs / 1000)),
-        0,
-      ),
-      ttfb.includes(null) ? '-' : range(ttfb as number[], 1),
-    ];
+    const ttfbCell = ttfb.includes(null) ? '-' : range(ttfb as number[], 1);
+    return [name, range(seconds, 2), range(throughput, 0), ttfbCell];
   };
+  const direct = runs.map((run) => run.direct);
+  const cold = runs.map((run) => run.cold);
+  const warm = runs.map((run) => run.warm);
+  const put = runs.map((run) => run.put);
 
   return table([
     ['path', 'wall s', 'MiB/s', 'TTFB ms'],
-    row(
-      'registry direct',
-      runs.map((run) => run.direct),
-    ),
-    row(
-      'edge cold (upstream)',
-      runs.map((run) => run.cold),
-    ),
-    row(
-      'edge warm (R2)',
-      runs.map((run) => run.warm),
-    ),
-    row(
-      'bare R2 put (upload)',
-      runs.map((run) => run.put),
-    ),
+    row('registry direct', direct),
+    row('edge cold (upstream)', cold),
+    row('edge warm (R2)', warm),
+    row('bare R2 put (upload)', put),
   ]);
 }
 
 // Per-run ratios: the registry and the edge are measured back to back in each run.
 function ratioSection(runs: RunMeasurement[]): string {
-  const ratio = (pick: (run: RunMeasurement) => Download) =>
-    runs.map((run) => run.direct.wallMs / pick(run).wallMs);
+  const cold = runs.map((run) => run.direct.wallMs / run.cold.wallMs);
+  const warm = runs.map((run) => run.direct.wallMs / run.warm.wallMs);
   const row = (name: string, ratios: number[], target: number) => {
     const met = median(ratios) >= target;
     return [name, range(ratios, 2), verdict(met, '≥', target)];
@@ -99,56 +83,33 @@ function ratioSection(runs: RunMeasurement[]): string {
   return [
     'throughput ratio = edge MiB/s ÷ direct MiB/s in the same run (≥ 1: the edge is as fast)',
     table([
-      row(
-        'edge cold ÷ direct',
-        ratio((run) => run.cold),
-        TARGETS.coldRatio,
-      ),
-      row(
-        'edge warm ÷ direct',
-        ratio((run) => run.warm),
-        TARGETS.warmRatio,
-      ),
+      row('edge cold ÷ direct', cold, TARGETS.coldRatio),
+      row('edge warm ÷ direct', warm, TARGETS.warmRatio),
     ]),
   ].join('\n');
 }
 
 function memorySection(runs: RunMeasurement[]): string {
   const growth = (span: MemorySpan) => (span.peakKiB - span.beforeKiB) / 1024;
-  const row = (name: string, spans: MemorySpan[]) => [
-    name,
-    range(
-      spans.map((span) => span.beforeKiB / 1024),
-      0,
-    ),
-    range(
-      spans.map((span) => span.peakKiB / 1024),
-      0,
-    ),
-    range(spans.map(growth), 0),
-  ];
-  const coldGrowth = median(runs.map((run) => growth(run.coldMemory)));
-  const putGrowth = median(runs.map((run) => growth(run.putMemory)));
+  const row = (name: string, spans: MemorySpan[]) => {
+    const before = spans.map((span) => span.beforeKiB / 1024);
+    const peak = spans.map((span) => span.peakKiB / 1024);
+    return [name, range(before, 0), range(peak, 0), range(spans.map(growth), 0)];
+  };
+  const cold = runs.map((run) => run.coldMemory);
+  const warm = runs.map((run) => run.warmMemory);
+  const put = runs.map((run) => run.putMemory);
   // A bare put that grew by nothing measurable would make any growth an infinite ratio.
-  const ratio = coldGrowth / Math.max(putGrowth, 1 / 1024);
+  const ratio = median(cold.map(growth)) / Math.max(median(put.map(growth)), 1 / 1024);
   const target = verdict(ratio <= TARGETS.memoryRatio, '≤', TARGETS.memoryRatio);
 
   return [
     "worker memory, MiB: summed RSS of the worker's workerd processes (growth = peak − before)",
     table([
       ['', 'before', 'peak', 'growth'],
-      row(
-        'edge cold pull',
-        runs.map((run) => run.coldMemory),
-      ),
-      row(
-        'edge warm pull',
-        runs.map((run) => run.warmMemory),
-      ),
-      row(
-        'bare R2 put',
-        runs.map((run) => run.putMemory),
-      ),
+      row('edge cold pull', cold),
+      row('edge warm pull', warm),
+      row('bare R2 put', put),
     ]),
     table([['edge cold growth ÷ bare put growth', ratio.toFixed(2), target]]),
   ].join('\n');
