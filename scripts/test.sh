@@ -8,8 +8,10 @@ if [[ ! -d node_modules ]]; then
   npm ci
 fi
 
-echo "Type-checking src/ and test/"
+echo "Type-checking src/, test/ and bench/"
 npx tsc --noEmit
 npx tsc --noEmit -p test/tsconfig.json
+npx tsc --noEmit -p bench/tsconfig.json
+npx tsc --noEmit -p bench/bare-put/tsconfig.json
 
 npx vitest run "$@"
