@@ -22,7 +22,7 @@ export interface LaunchedWorker {
   stop(): Promise<void>;
 }
 
-/** The repository root, where both start scripts resolve their wrangler.toml from. */
+/** The repository root, from which the start script and the bench resolve their paths. */
 export const ROOT = new URL('..', import.meta.url).pathname;
 
 const READY = /ready on (http:\/\/\S+)/;

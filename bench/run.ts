@@ -27,7 +27,8 @@ export interface Setup {
 export class ReloadedError extends Error {}
 
 const EDGE_SCRIPT = join(ROOT, 'scripts/start.mjs');
-const BARE_PUT_SCRIPT = join(ROOT, 'bench/bare-put/start.mjs');
+// The bare-put worker starts exactly as the edge does, from its own wrangler.toml.
+const BARE_PUT_CONFIG = ['--config', join(ROOT, 'bench/bare-put/wrangler.toml')];
 
 /**
  * Measures direct, cold and warm in turn, so that any drift of the machine touches all three
@@ -42,8 +43,12 @@ export async function measureRun(setup: Setup): Promise<RunMeasurement> {
   const edge = await withWorker(setup, 'the edge', EDGE_SCRIPT, registryVar(registry), (worker) =>
     measureEdge(setup, worker),
   );
-  const bare = await withWorker(setup, 'the bare-put worker', BARE_PUT_SCRIPT, [], (worker) =>
-    measureBarePut(setup, worker),
+  const bare = await withWorker(
+    setup,
+    'the bare-put worker',
+    EDGE_SCRIPT,
+    BARE_PUT_CONFIG,
+    (worker) => measureBarePut(setup, worker),
   );
 
   return { direct, ...edge, ...bare };

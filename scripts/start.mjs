@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util';
 import { unstable_startWorker } from 'wrangler';
 
 const READY_TIMEOUT_MS = 60_000;
-const USAGE = `usage: npm start -- [--port N] [--ip ADDR] [--persist-to DIR] [--var KEY:VALUE ...]`;
+const USAGE =
+  'usage: npm start -- [--port N] [--ip ADDR] [--persist-to DIR] [--var KEY:VALUE ...]' +
+  ' [--config wrangler.toml]';
 
 function parseCommandLine(argv) {
   const { values } = parseArgs({
@@ -18,6 +20,8 @@ function parseCommandLine(argv) {
       port: { type: 'string', default: '8787' },
       ip: { type: 'string', default: '127.0.0.1' },
       'persist-to': { type: 'string' },
+      // Another worker's wrangler.toml: the benchmark's bare-put worker starts the same way.
+      config: { type: 'string', default: new URL('../wrangler.toml', import.meta.url).pathname },
       var: { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -36,7 +40,7 @@ function parseCommandLine(argv) {
     if (colon <= 0) throw new Error(`--var takes KEY:VALUE, got '${pair}'`);
     vars[pair.slice(0, colon)] = { type: 'plain_text', value: pair.slice(colon + 1) };
   }
-  return { port, ip: values.ip, persist: values['persist-to'], vars };
+  return { port, ip: values.ip, persist: values['persist-to'], vars, config: values.config };
 }
 
 // Nothing here may reach outside the machine: miniflare would otherwise download a sample
@@ -54,7 +58,7 @@ async function main() {
   }
 
   const worker = await unstable_startWorker({
-    config: new URL('../wrangler.toml', import.meta.url).pathname,
+    config: options.config,
     bindings: options.vars,
     sendMetrics: false,
     dev: {
