@@ -49,7 +49,10 @@ const BOGUS_SERVICES = ['', 'undefined', 'null', 'None'];
 
 // distribution accepts a token until 60 s after its `exp` (clock-skew leeway, see
 // registry/auth/token/token.go), so `exp` is set that much earlier: the registry then refuses
-// a token exactly `expires_in` seconds after it was issued, and short lifetimes are testable.
+// a token `expires_in` seconds after it was issued, and short lifetimes are testable. Claims
+// are whole seconds and `iat` is rounded down, so `exp` adds one more: a token then lives at
+// least `expires_in` and at most one second longer, where a 1 s token could otherwise die a
+// millisecond after it was issued.
 const REGISTRY_LEEWAY_SECONDS = 60;
 
 /**
@@ -164,7 +167,7 @@ function issue(state: IssuerState, user: string | null, aud: string, scopes: str
     iss: state.issuer,
     sub: user ?? '',
     aud,
-    exp: now + state.lifetimeSeconds - REGISTRY_LEEWAY_SECONDS,
+    exp: now + 1 + state.lifetimeSeconds - REGISTRY_LEEWAY_SECONDS,
     nbf: now,
     iat: now,
     jti: randomUUID(),
