@@ -17,6 +17,7 @@ export interface Env {
   DEFAULT_PLATFORM?: string;
   TAG_TTL_SECONDS?: string | number;
   STALE_IF_ERROR_SECONDS?: string | number;
+  SUBREQUEST_LIMIT?: string | number;
   PUBLIC_URL?: string;
 }
 
@@ -38,6 +39,8 @@ export interface Config {
   tagTtlSeconds: number;
   /** How long past its TTL a known tag may be answered when upstream fails. */
   staleIfErrorSeconds: number;
+  /** Subrequests one invocation may make: the plan's cap, as `[limits] subrequests` sets it. */
+  subrequestLimit: number;
   publicUrl: string | null;
 }
 
@@ -96,6 +99,14 @@ const envSchema = z.object({
   DEFAULT_PLATFORM: platform.default(parsePlatform('linux/amd64')),
   TAG_TTL_SECONDS: seconds('TAG_TTL_SECONDS').default(300),
   STALE_IF_ERROR_SECONDS: seconds('STALE_IF_ERROR_SECONDS').default(86_400),
+  // Unset, assume the strictest plan's cap: a lower guess only costs retries, a higher one
+  // lets the platform cut an answer part-way.
+  SUBREQUEST_LIMIT: z
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
+      error: 'SUBREQUEST_LIMIT must be a whole number',
+    })
+    .pipe(z.number().int().min(10, 'SUBREQUEST_LIMIT must be at least 10'))
+    .default(50),
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' })
     .refine((url) => !/[?#]/.test(url), 'PUBLIC_URL takes no query or fragment')
@@ -120,6 +131,7 @@ export function parseConfig(env: Env): Config {
     defaultPlatform: vars.DEFAULT_PLATFORM,
     tagTtlSeconds: vars.TAG_TTL_SECONDS,
     staleIfErrorSeconds: vars.STALE_IF_ERROR_SECONDS,
+    subrequestLimit: vars.SUBREQUEST_LIMIT,
     publicUrl: vars.PUBLIC_URL ?? null,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { Store } from './blobs/store';
+import { SubrequestBudget } from './budget';
 import { callerCredentials, EDGE_CHALLENGE } from './caller';
 import { type Config, type Env, parseConfig } from './config';
 import { EdgeError } from './errors';
@@ -43,16 +44,20 @@ app.use(async (c, next) => {
   const log = new RequestLog();
   try {
     const config = configFor(c.env);
+    const budget = new SubrequestBudget(config.subrequestLimit);
     c.set('ctx', {
       config,
-      store: new Store(c.env.RECORDS, c.env.BLOBS),
+      store: new Store(c.env.RECORDS, c.env.BLOBS, budget),
       log,
+      budget,
       credentials: callerCredentials(c.req.header('Authorization')),
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     });
     log.set({ authenticated: c.get('ctx').credentials !== undefined });
     await next();
   } finally {
+    const budget = (c.get('ctx') as AppEnv['Variables']['ctx'] | undefined)?.budget;
+    if (budget !== undefined) log.set({ subrequests: budget.used });
     log.finish(c.req.method, new URL(c.req.url).pathname, c.res.status);
   }
 });

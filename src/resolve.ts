@@ -4,6 +4,7 @@
  * manifest. Digest references never need upstream once their manifest is stored.
  */
 import type { BlobRecord, Store, StoredManifest, TagRecord } from './blobs/store';
+import type { SubrequestBudget } from './budget';
 import { readAtMost } from './bytes';
 import { allowedRegistry, type Config } from './config';
 import { type Digest, digestOfBytes, isDigest } from './digest';
@@ -36,6 +37,8 @@ export interface Context {
   store: Store;
   log: RequestLog;
   credentials?: Credentials;
+  /** What is left of the invocation's subrequests (see budget.ts). */
+  budget: SubrequestBudget;
   /** Keeps background work (cache writes) alive after the response. */
   waitUntil(promise: Promise<unknown>): void;
 }
@@ -81,7 +84,7 @@ export type Repository = Pick<Reference, 'registry' | 'repository'>;
 /** A registry client for the reference's repository, after checking the allow-list. */
 export function clientFor(ctx: Context, reference: Repository): RegistryClient {
   const registry = allowedRegistry(ctx.config, reference.registry);
-  return new RegistryClient(registry, reference.repository, ctx.log, ctx.credentials);
+  return new RegistryClient(registry, reference.repository, ctx, ctx.credentials);
 }
 
 /**

@@ -183,6 +183,8 @@ describe('parseConfig other vars', () => {
       defaultPlatform: { os: 'linux', architecture: 'amd64' },
       tagTtlSeconds: 300,
       staleIfErrorSeconds: 86_400,
+      // The Free plan's cap: a guess too low costs retries, one too high cut answers.
+      subrequestLimit: 50,
       publicUrl: null,
     };
 
@@ -227,6 +229,16 @@ describe('parseConfig other vars', () => {
       want: { defaultPlatform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
     },
     {
+      name: 'SUBREQUEST_LIMIT',
+      vars: { SUBREQUEST_LIMIT: '10000' },
+      want: { subrequestLimit: 10_000 },
+    },
+    {
+      name: 'SUBREQUEST_LIMIT as a TOML number',
+      vars: { SUBREQUEST_LIMIT: 1000 },
+      want: { subrequestLimit: 1000 },
+    },
+    {
       name: 'DEFAULT_REGISTRY trimmed and lower-cased',
       vars: { DEFAULT_REGISTRY: ' GHCR.IO ' },
       want: { defaultRegistry: 'ghcr.io' },
@@ -247,6 +259,17 @@ describe('parseConfig other vars', () => {
     badTtl('TAG_TTL_SECONDS over a year', '31536001'),
     // An empty var is no number; coercing it to 0 would silently turn tag caching off.
     badTtl('TAG_TTL_SECONDS empty', ''),
+    {
+      name: 'SUBREQUEST_LIMIT not a number',
+      vars: { SUBREQUEST_LIMIT: 'lots' },
+      want: ['SUBREQUEST_LIMIT: SUBREQUEST_LIMIT must be a whole number'],
+    },
+    {
+      // Too few to resolve anything: every request would fail with a puzzling 503.
+      name: 'SUBREQUEST_LIMIT too small',
+      vars: { SUBREQUEST_LIMIT: '3' },
+      want: ['SUBREQUEST_LIMIT: SUBREQUEST_LIMIT must be at least 10'],
+    },
     {
       name: 'PUBLIC_URL not a URL',
       vars: { PUBLIC_URL: 'edge.example.invalid' },

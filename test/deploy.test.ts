@@ -40,3 +40,12 @@ it('pins a compatibility date that honours custom ports on subrequests (2024-09-
   expect(date).toBeDefined();
   expect(date! >= '2024-09-02').toBe(true);
 });
+
+it('tells the worker the same subrequest limit that [limits] asks of the platform', async () => {
+  const toml = await readFile(join(ROOT, 'wrangler.toml'), 'utf8');
+  const platform = /^\[limits\][^[]*?^subrequests\s*=\s*(\d+)/m.exec(toml)?.[1];
+  const worker = /^SUBREQUEST_LIMIT\s*=\s*"(\d+)"/m.exec(toml)?.[1];
+
+  expect(platform).toBe('10000');
+  expect(worker).toBe(platform);
+});

@@ -32,6 +32,11 @@ export interface OpenedBlob {
   range: ByteRange | null;
   /** The bytes (of the range, if any); null for HEAD. */
   body: ReadableStream<Uint8Array> | null;
+  /**
+   * Settles once the blob is known to be in R2 (true) or known not to be (false): at once
+   * for a cached blob, when the write behind lands for one streaming from upstream.
+   */
+  cached: Promise<boolean>;
 }
 
 /** Opens a blob of `reference`'s repository. */
@@ -65,7 +70,8 @@ async function fromCache(
   if (!shareable) await ensureAccess(ctx, reference, 'blobs', digest);
 
   const range = parseRange(request.range, head.size);
-  const opened = { size: head.size, source: 'cache' as const, shareable, range };
+  const cached = Promise.resolve(true);
+  const opened = { size: head.size, source: 'cache' as const, shareable, range, cached };
   ctx.log.set({ cache: 'hit', bytes: range ? range.end - range.start + 1 : head.size });
   if (!request.withBody) return { ...opened, body: null };
 
@@ -105,6 +111,7 @@ async function fromUpstream(
     source: 'upstream' as const,
     shareable: !credentialed,
     range,
+    cached: Promise.resolve(false),
   };
 
   if (!request.withBody || response.body === null) {
@@ -120,18 +127,23 @@ async function fromUpstream(
 
   const mediaType = known.mediaType ?? 'application/octet-stream';
   const writer = ctx.store.beginBlob(digest, size, mediaType, !credentialed);
-  ctx.waitUntil(
-    writer.done.then(
-      () => logEvent('info', 'blob-stored', { digest, size }),
-      (error: unknown) => logEvent('warn', 'blob-not-stored', { digest, reason: String(error) }),
-    ),
+  const cached = writer.done.then(
+    () => {
+      logEvent('info', 'blob-stored', { digest, size });
+      return true;
+    },
+    (error: unknown) => {
+      logEvent('warn', 'blob-not-stored', { digest, reason: String(error) });
+      return false;
+    },
   );
+  ctx.waitUntil(cached);
 
   const verified = verifiedStream(response.body, digest, size, writer);
   const body = range === null ? verified : sliceStream(verified, range);
   const length = range === null ? size : range.end - range.start + 1;
   ctx.log.set({ bytes: length });
-  return { ...opened, body: withLength(body, length, digest) };
+  return { ...opened, cached, body: withLength(body, length, digest) };
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
+import type { SubrequestBudget } from '../budget';
 import { type Digest, digestHex, isDigest } from '../digest';
 import { logEvent } from '../log';
 
@@ -81,13 +82,25 @@ const tagKey = (name: string, tag: string) => `tag/${name}:${tag}`;
 /** R2 and KV behind one interface. */
 export class Store {
   constructor(
-    private readonly kv: KVNamespace,
-    private readonly r2: R2Bucket,
+    private readonly records: KVNamespace,
+    private readonly bucket: R2Bucket,
+    private readonly budget: SubrequestBudget,
   ) {}
+
+  // Every binding call is a subrequest; these count it before handing out the binding.
+  private kv(): KVNamespace {
+    this.budget.spend('a KV call');
+    return this.records;
+  }
+
+  private r2(): R2Bucket {
+    this.budget.spend('an R2 call');
+    return this.bucket;
+  }
 
   /** The manifest stored under `digest`, or null. */
   async manifest(digest: Digest): Promise<StoredManifest | null> {
-    const object = await this.r2.get(manifestKey(digest));
+    const object = await this.r2().get(manifestKey(digest));
     if (object === null) return null;
 
     const bytes = new Uint8Array(await object.arrayBuffer());
@@ -97,7 +110,7 @@ export class Store {
 
   /** Stores manifest bytes; R2 itself refuses them unless they hash to `digest`. */
   async putManifest(digest: Digest, manifest: StoredManifest): Promise<void> {
-    await this.r2.put(manifestKey(digest), manifest.bytes, {
+    await this.r2().put(manifestKey(digest), manifest.bytes, {
       sha256: digestHex(digest),
       httpMetadata: { contentType: manifest.mediaType },
       customMetadata: { mediaType: manifest.mediaType, anonymous: String(manifest.anonymous) },
@@ -106,13 +119,13 @@ export class Store {
 
   /** The cached blob's metadata if it is present and exactly `size` bytes, else null. */
   async blobHead(digest: Digest, size?: number): Promise<R2Object | null> {
-    const object = await this.r2.head(blobKey(digest));
+    const object = await this.r2().head(blobKey(digest));
     return object !== null && (await this.intact(digest, object, size)) ? object : null;
   }
 
   /** The cached blob's bytes (optionally a range), if present and intact, else null. */
   async blob(digest: Digest, size?: number, range?: R2Range): Promise<R2ObjectBody | null> {
-    const object = await this.r2.get(blobKey(digest), range === undefined ? {} : { range });
+    const object = await this.r2().get(blobKey(digest), range === undefined ? {} : { range });
     if (object === null) return null;
     if (await this.intact(digest, object, size)) return object;
 
@@ -127,7 +140,7 @@ export class Store {
    */
   beginBlob(digest: Digest, size: number, mediaType: string, anonymous: boolean): BlobWriter {
     const stream = new FixedLengthStream(size);
-    const done = this.r2
+    const done = this.r2()
       .put(blobKey(digest), stream.readable, {
         sha256: digestHex(digest),
         httpMetadata: { contentType: 'application/octet-stream' },
@@ -139,12 +152,12 @@ export class Store {
 
   /** Removes a cached blob whose bytes turned out wrong; the next request fetches it anew. */
   async deleteBlob(digest: Digest): Promise<void> {
-    await this.r2.delete(blobKey(digest));
+    await this.r2().delete(blobKey(digest));
   }
 
   /** The blob's KV record, or null if the edge has never seen it in a manifest. */
   async blobRecord(digest: Digest): Promise<BlobRecord | null> {
-    const raw = await this.kv.get(blobRecordKey(digest), 'json');
+    const raw = await this.kv().get(blobRecordKey(digest), 'json');
     if (raw === null) return null;
 
     const parsed = blobRecordSchema.safeParse(raw);
@@ -153,12 +166,12 @@ export class Store {
 
   /** Records what a manifest said of a blob. */
   async putBlobRecord(record: BlobRecord): Promise<void> {
-    await this.kv.put(blobRecordKey(record.digest), JSON.stringify(record));
+    await this.kv().put(blobRecordKey(record.digest), JSON.stringify(record));
   }
 
   /** The tag's last known digest, or null. */
   async tag(name: string, tag: string): Promise<TagRecord | null> {
-    const raw = await this.kv.get(tagKey(name, tag), 'json');
+    const raw = await this.kv().get(tagKey(name, tag), 'json');
     if (raw === null) return null;
 
     const parsed = tagRecordSchema.safeParse(raw);
@@ -167,19 +180,19 @@ export class Store {
 
   /** Records that upstream just said `name:tag` is `record.digest`. */
   async putTag(name: string, tag: string, record: TagRecord): Promise<void> {
-    await this.kv.put(tagKey(name, tag), JSON.stringify(record), {
+    await this.kv().put(tagKey(name, tag), JSON.stringify(record), {
       expirationTtl: TAG_RECORD_LIFETIME_SECONDS,
     });
   }
 
   /** A small JSON record under `key` (see the image modules), or null; callers validate it. */
   async record(key: string): Promise<unknown> {
-    return await this.kv.get(key, 'json');
+    return await this.kv().get(key, 'json');
   }
 
   /** Writes a small JSON record under `key`. */
   async putRecord(key: string, value: unknown): Promise<void> {
-    await this.kv.put(key, JSON.stringify(value));
+    await this.kv().put(key, JSON.stringify(value));
   }
 
   private async intact(digest: Digest, object: R2Object, size?: number): Promise<boolean> {
@@ -190,7 +203,7 @@ export class Store {
     if (checksumOk && sizeOk) return true;
 
     logEvent('error', 'cache-inconsistent', { digest, storedSize: object.size, size });
-    await this.r2.delete(blobKey(digest));
+    await this.r2().delete(blobKey(digest));
     return false;
   }
 }

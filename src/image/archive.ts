@@ -11,7 +11,8 @@ import { type Digest, digestHex, isDigest } from '../digest';
 import { fail } from '../errors';
 import { type Descriptor, requireImageConfig } from '../registry/manifest';
 import type { Context, ResolvedImage } from '../resolve';
-import { diffFacts, layerFileName, openLayerTar } from './layers';
+import { layerFileName, openLayerTar } from './layers';
+import { planLayers } from './layer-plan';
 import { END_OF_ARCHIVE, entrySize, fileHeader, padding } from './tar';
 
 /** One file of the archive: small bytes in memory, or a layer streamed when written. */
@@ -24,6 +25,8 @@ export interface ArchivePlan {
   image: ResolvedImage;
   entries: Entry[];
   size: number;
+  /** What writing it will cost, to be set aside before answering (see budget.ts). */
+  streamingSubrequests: number;
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -47,13 +50,15 @@ export function imageUrl(
 
 /**
  * Plans the archive of `image`: reads its config, and learns each layer's uncompressed size
- * (checking its diff_id). Throws before any byte is answered when the image cannot be one.
+ * (checking its diff_id) within the invocation's budget (layer-plan.ts). Throws before any
+ * byte is answered when the image cannot be one, or when this invocation cannot plan it.
  */
 export async function planArchive(ctx: Context, image: ResolvedImage): Promise<ArchivePlan> {
   requireImageConfig(image.manifestDigest, image.config);
 
   const configBytes = await readConfig(ctx, image);
   const diffIds = parseDiffIds(configBytes, image);
+  const { layers, streamingSubrequests } = await planLayers(ctx, image, diffIds);
   const entries: Entry[] = [
     {
       name: `${digestHex(image.config.digest)}.json`,
@@ -63,10 +68,9 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
   ];
 
   const written = new Set<string>();
-  for (const [index, layer] of image.layers.entries()) {
-    const facts = await diffFacts(ctx, image.reference, layer, diffIds[index]!);
+  for (const { layer, facts } of layers) {
     const name = layerFileName(facts.diffId);
-    // An image may list one layer twice; the archive holds its file once.
+    // Two layers may unpack to the same tar; the archive holds its file once.
     if (!written.has(name)) entries.push({ name, size: facts.size, layer });
     written.add(name);
   }
@@ -80,7 +84,7 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
     (sum, entry) => sum + entrySize(entry.size),
     END_OF_ARCHIVE.byteLength,
   );
-  return { image, entries, size };
+  return { image, entries, size, streamingSubrequests };
 }
 
 /** `manifest.json` and `repositories`, as docker save writes them. */

@@ -22,7 +22,7 @@ export interface DiffFacts {
 
 type Compression = 'gzip' | 'zstd' | 'none';
 
-const diffFactsSchema = z.object({
+export const diffFactsSchema = z.object({
   diffId: z
     .string()
     .refine(isDigest)
@@ -50,29 +50,50 @@ export async function openLayerTar(
   reference: Reference,
   layer: Descriptor,
 ): Promise<ReadableStream<Uint8Array>> {
+  return (await openLayer(ctx, reference, layer)).tar;
+}
+
+/** The layer's tar, and whether its compressed blob is (or is being) cached in R2. */
+async function openLayer(ctx: Context, reference: Reference, layer: Descriptor) {
   const compression = compressionOf(layer);
   const blob = await openBlob(ctx, reference, layer.digest, { withBody: true, range: null });
   const body = blob.body!;
-  if (compression === 'none') return body;
-  if (compression === 'zstd') return body.pipeThrough(zstdDecompression());
-  return body.pipeThrough(new DecompressionStream('gzip'));
+  const tar =
+    compression === 'none'
+      ? body
+      : body.pipeThrough(
+          compression === 'zstd' ? zstdDecompression() : new DecompressionStream('gzip'),
+        );
+  return { tar, cached: blob.cached };
+}
+
+const diffFactsKey = (layer: Descriptor) => `diff/${layer.digest}`;
+
+/**
+ * A layer's uncompressed facts, if an earlier request proved them for this `diffId`. They are
+ * kept only once the layer is in R2, so a layer known here can be streamed from R2.
+ */
+export async function knownDiffFacts(
+  ctx: Context,
+  layer: Descriptor,
+  diffId: Digest,
+): Promise<DiffFacts | null> {
+  const known = diffFactsSchema.safeParse(await ctx.store.record(diffFactsKey(layer)));
+  return known.success && known.data.diffId === diffId ? known.data : null;
 }
 
 /**
- * The uncompressed size of a layer, after proving it hashes to `diffId`: from KV when an
- * earlier request proved it, else by decompressing the layer once.
+ * Learns a layer's uncompressed size by decompressing it once (from the cache or upstream,
+ * which also caches it) and proves it hashes to `diffId`. The facts are kept in KV once the
+ * layer is cached; if its write failed, the next request learns it again.
  */
-export async function diffFacts(
+export async function learnDiffFacts(
   ctx: Context,
   reference: Reference,
   layer: Descriptor,
   diffId: Digest,
-): Promise<DiffFacts> {
-  const key = `diff/${layer.digest}`;
-  const known = diffFactsSchema.safeParse(await ctx.store.record(key));
-  if (known.success && known.data.diffId === diffId) return known.data;
-
-  const tar = await openLayerTar(ctx, reference, layer);
+): Promise<{ facts: DiffFacts; cached: boolean }> {
+  const { tar, cached } = await openLayer(ctx, reference, layer);
   const { digest, size } = await hashAndCount(tar).catch((error: unknown) => {
     if (error instanceof EdgeError) throw error;
     if (error instanceof VerificationError) {
@@ -89,8 +110,9 @@ export async function diffFacts(
   }
 
   const facts = { diffId, size };
-  await ctx.store.putRecord(key, facts);
-  return facts;
+  const stored = await cached;
+  if (stored) await ctx.store.putRecord(diffFactsKey(layer), facts);
+  return { facts, cached: stored };
 }
 
 async function hashAndCount(stream: ReadableStream<Uint8Array>) {

@@ -13,6 +13,7 @@
  * with a caller's credentials are never cached, stored or logged.
  */
 import { z } from 'zod';
+import type { SubrequestBudget } from '../budget';
 import type { AllowedRegistry } from '../config';
 import { fail } from '../errors';
 import type { Challenge } from './challenge';
@@ -60,13 +61,14 @@ export async function authorize(
   challenge: Challenge,
   scope: string,
   credentials: Credentials | undefined,
+  budget: SubrequestBudget,
 ): Promise<string | null> {
   if (challenge.scheme === 'basic') {
     return credentials?.kind === 'basic' ? basicHeader(credentials) : null;
   }
 
   if (credentials?.kind === 'bearer') return `Bearer ${credentials.token}`;
-  const token = await bearerToken(registry, challenge, scope, credentials);
+  const token = await bearerToken(registry, challenge, scope, credentials, budget);
   return `Bearer ${token.value}`;
 }
 
@@ -109,8 +111,10 @@ async function bearerToken(
   challenge: Challenge,
   scope: string,
   credentials: Credentials | undefined,
+  budget: SubrequestBudget,
 ): Promise<Token> {
   const url = tokenUrl(registry, challenge, scope);
+  budget.spend(`a token request to ${registry.name}`);
   const headers = new Headers({ Accept: 'application/json' });
   if (credentials?.kind === 'basic') headers.set('Authorization', basicHeader(credentials));
 

@@ -3,6 +3,7 @@
  * the mapping of upstream failures to typed errors. Nothing above this module sees tokens or
  * upstream statuses; nothing in it knows about the caller's response.
  */
+import type { SubrequestBudget } from '../budget';
 import { readPrefix } from '../bytes';
 import type { AllowedRegistry } from '../config';
 import { EdgeError, fail } from '../errors';
@@ -57,6 +58,12 @@ function isRefusal(status: number): boolean {
   return status === 401 || status === 403;
 }
 
+/** Where a client accounts for its requests: the caller's request log and budget. */
+export interface Meter {
+  log: RequestLog;
+  budget: SubrequestBudget;
+}
+
 /** A client for one repository, for the duration of one caller's request. */
 export class RegistryClient {
   private readonly scope: string;
@@ -64,7 +71,7 @@ export class RegistryClient {
   constructor(
     readonly registry: AllowedRegistry,
     readonly repository: string,
-    private readonly log: RequestLog,
+    private readonly meter: Meter,
     private readonly credentials?: Credentials,
   ) {
     this.scope = `repository:${repository}:pull`;
@@ -122,7 +129,13 @@ export class RegistryClient {
     if (known) forgetToken(known, this.scope);
     knownChallenges.set(this.registry.origin, challenge);
 
-    const authorization = await authorize(this.registry, challenge, this.scope, credentials);
+    const authorization = await authorize(
+      this.registry,
+      challenge,
+      this.scope,
+      credentials,
+      this.meter.budget,
+    );
     // Nothing new to offer: sending refused credentials again would only count as another
     // failed login on registries that lock accounts.
     if (authorization === null || authorization === preset) return response;
@@ -204,6 +217,7 @@ export class RegistryClient {
   }
 
   private async timedFetch(url: URL, method: string, headers: Headers): Promise<Response> {
+    this.meter.budget.spend(`a request to ${this.registry.name}`);
     const started = Date.now();
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
@@ -219,7 +233,7 @@ export class RegistryClient {
       });
     } finally {
       clearTimeout(timer);
-      this.log.upstream(Date.now() - started);
+      this.meter.log.upstream(Date.now() - started);
     }
   }
 }

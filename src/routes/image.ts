@@ -40,15 +40,29 @@ imageRoutes.get('/image/*', async (c) => {
     'Cache-Control': 'private, max-age=31536000, immutable',
   };
   if (c.req.method === 'HEAD') return new Response(null, { headers });
+  // From here on a failure would cut the archive short: make sure it cannot run out.
+  ctx.budget.require(plan.streamingSubrequests, 'streaming the archive');
+  const planned = ctx.budget.used + plan.streamingSubrequests;
 
   const archive = { manifestDigest: image.manifestDigest, tag: reference.tag };
-  const body = fingerprinting(archiveStream(ctx, plan), ctx.store, archive, ctx.waitUntil);
+  let fingerprinted: Promise<unknown> = Promise.resolve();
+  const keepFingerprint = (write: Promise<unknown>) => {
+    fingerprinted = write;
+    ctx.waitUntil(write);
+  };
+  const body = fingerprinting(archiveStream(ctx, plan), ctx.store, archive, keepFingerprint);
   const fixed = new FixedLengthStream(plan.size);
-  body.pipeTo(fixed.writable).catch((error: unknown) => {
-    logEvent('warn', 'image-stream-failed', {
-      manifest: image.manifestDigest,
-      reason: String(error),
-    });
-  });
+  body.pipeTo(fixed.writable).then(
+    async () => {
+      // What was set aside against what the archive took, so a wrong estimate shows in logs.
+      await fingerprinted;
+      logEvent('info', 'image-streamed', { subrequests: ctx.budget.used, planned });
+    },
+    (error: unknown) =>
+      logEvent('warn', 'image-stream-failed', {
+        manifest: image.manifestDigest,
+        reason: String(error),
+      }),
+  );
   return new Response(fixed.readable, { headers });
 });

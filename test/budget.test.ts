@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { budgetTooSmall, SubrequestBudget } from '../src/budget';
+import { EdgeError } from '../src/errors';
+
+describe('SubrequestBudget', () => {
+  it('counts what is spent and lets exactly the limit through', () => {
+    const budget = new SubrequestBudget(3);
+    budget.spend('a');
+    budget.spend('b');
+    budget.spend('c');
+
+    expect([budget.used, budget.remaining]).toEqual([3, 0]);
+    expect(() => budget.spend('the fourth call')).toThrow(EdgeError);
+    expect(budget.used).toBe(3);
+  });
+
+  it('refuses past the limit with a 503 that asks for a retry and names what stopped', () => {
+    const budget = new SubrequestBudget(1);
+    budget.spend('a');
+
+    const error = catchEdgeError(() => budget.spend('an R2 call'));
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({ 'Retry-After': '1' });
+    expect(error.toBody()).toEqual({
+      errors: [
+        {
+          code: 'UNAVAILABLE',
+          message:
+            'this request needs more than the 1 subrequests one invocation may make ' +
+            '(SUBREQUEST_LIMIT); stopped before an R2 call. Work done so far is kept: retry',
+          detail: { subrequestLimit: 1 },
+        },
+      ],
+    });
+  });
+
+  it('requires room without spending it', () => {
+    const budget = new SubrequestBudget(10);
+    budget.spend('a');
+
+    expect(() => budget.require(9, 'nine more')).not.toThrow();
+    expect(catchEdgeError(() => budget.require(10, 'ten more')).message).toMatch(
+      /stopped before ten more/,
+    );
+    expect(budget.used).toBe(1);
+  });
+
+  it('says when no retry can help, without Retry-After', () => {
+    const error = budgetTooSmall(50, 61, 'an archive of 18 layers');
+
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({});
+    expect(error.message).toBe(
+      'an archive of 18 layers needs at least 61 subrequests in one invocation, more than ' +
+        'SUBREQUEST_LIMIT=50; raise it (and [limits] subrequests) if your plan allows',
+    );
+  });
+});
+
+function catchEdgeError(action: () => void): EdgeError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof EdgeError) return error;
+    throw error;
+  }
+  throw new Error('expected an EdgeError');
+}

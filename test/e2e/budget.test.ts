@@ -1,0 +1,193 @@
+/**
+ * The subrequest budget (case C55). Workers cap the subrequests of one invocation, and a
+ * cold image archive makes several per layer. Under a small cap the edge must answer a whole
+ * archive or refuse before its first byte (503, JSON, `Retry-After`), keep what it learned so
+ * that retries finish the job, and say plainly when no retry can help. workerd enforces no cap
+ * locally, so the edge's own count is what holds it; a count that went wrong would show here
+ * as an archive cut part-way.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startEdge, type StartedEdge } from '../harness/edge';
+import { buildImage, buildLayer, type BuiltManifest } from '../harness/image-builder';
+import { nixHash32, nixPrefetchUrl } from '../harness/nix';
+import { pushImage } from '../harness/push-image';
+import { startRegistry, type StartedRegistry } from '../harness/registry';
+
+const MANY = 10;
+// A warm archive needs 6 subrequests before its layers, 3 per layer and 1 after them: the cap
+// is exactly what MANY layers need, so a stream that spent one more than it set aside would
+// be cut, and show.
+const LIMIT = 6 + 3 * MANY + 1;
+const TOO_MANY = 15;
+
+let registry: StartedRegistry;
+let capped: StartedEdge;
+let ample: StartedEdge;
+let many: BuiltManifest;
+let tooMany: BuiltManifest;
+let forNix: BuiltManifest;
+
+beforeAll(async () => {
+  // Token auth: every cold request also pays for its token.
+  registry = await startRegistry({ auth: 'token' });
+  many = buildTestImage(MANY);
+  tooMany = buildTestImage(TOO_MANY);
+  await pushImage(registry, 'budget/many', many, '1.0');
+  await pushImage(registry, 'budget/too-many', tooMany, '1.0');
+  forNix = buildTestImage(MANY);
+  await pushImage(registry, 'budget/nix', forNix, '1.0');
+
+  const registries = [`http://${registry.host}`];
+  capped = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } });
+  ample = await startEdge({ registries });
+});
+
+afterAll(async () => {
+  await capped?.stop({ keepState: false });
+  await ample?.stop({ keepState: false });
+  await registry?.stop();
+});
+
+function buildTestImage(layers: number): BuiltManifest {
+  const built = Array.from({ length: layers }, (_, i) =>
+    buildLayer({ [`data/${i}`]: randomBytes(8 * 1024) }, 'oci'),
+  );
+  return buildImage({
+    format: 'oci',
+    platform: { architecture: 'amd64', os: 'linux' },
+    layers: built,
+  });
+}
+
+function imageUrl(edge: StartedEdge, repository: string, image: BuiltManifest): string {
+  return `${edge.url}/image/${registry.host}/${repository}@${image.digest}`;
+}
+
+interface ErrorBody {
+  errors: { code: string; message: string; detail?: { subrequestLimit?: number } }[];
+}
+
+/** The `subrequests` of each request log line the edge wrote for `path`. */
+function subrequestsLogged(edge: StartedEdge, path: string): number[] {
+  return edge
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"event":"request"'))
+    .map((line) => JSON.parse(line) as { path: string; subrequests?: number })
+    .filter((line) => line.path === path)
+    .map((line) => line.subrequests ?? -1);
+}
+
+it('answers a cold archive whole after retries, each refusal a 503 before any byte', async () => {
+  const url = imageUrl(capped, 'budget/many', many);
+  const refusals: { status: number; retryAfter: string | null; body: ErrorBody }[] = [];
+  let archive: Buffer | null = null;
+
+  for (let attempt = 0; attempt < 12 && archive === null; attempt++) {
+    const response = await fetch(url);
+    if (response.status === 200) {
+      // A stream cut part-way rejects here, and the test fails.
+      archive = Buffer.from(await response.arrayBuffer());
+      expect(archive.byteLength).toBe(Number(response.headers.get('Content-Length')));
+    } else {
+      const body = (await response.json()) as ErrorBody;
+      refusals.push({
+        status: response.status,
+        retryAfter: response.headers.get('Retry-After'),
+        body,
+      });
+    }
+  }
+
+  // The cap did bite, every refusal was the clean one, and the retries got through within
+  // the 5 tries Nix makes of a download by default (download-attempts).
+  expect(refusals.length).toBeGreaterThan(0);
+  expect(refusals.length).toBeLessThan(5);
+  for (const refusal of refusals) {
+    expect(refusal.status).toBe(503);
+    expect(refusal.retryAfter).toBe('1');
+    expect(refusal.body.errors[0]?.code).toBe('UNAVAILABLE');
+    expect(refusal.body.errors[0]?.message).toMatch(
+      new RegExp(`${LIMIT} subrequests .*SUBREQUEST_LIMIT.*retry`),
+    );
+    expect(refusal.body.errors[0]?.detail).toEqual({ subrequestLimit: LIMIT });
+  }
+  expect(archive).not.toBeNull();
+
+  // The same bytes as an edge without a tight cap makes in one go.
+  const reference = await fetch(imageUrl(ample, 'budget/many', many));
+  expect(reference.status).toBe(200);
+  const expected = Buffer.from(await reference.arrayBuffer());
+  expect(sha256(archive!)).toBe(sha256(expected));
+
+  const path = new URL(url).pathname;
+  expect(subrequestsLogged(capped, path)).toHaveLength(refusals.length + 1);
+});
+
+it('serves a warm archive for one KV read before its streams, as it planned', async () => {
+  const url = imageUrl(capped, 'budget/many', many);
+  const path = new URL(url).pathname;
+  const before = subrequestsLogged(capped, path).length;
+  const streamedBefore = streamedEvents(capped).length;
+
+  const response = await fetch(url);
+  const archive = Buffer.from(await response.arrayBuffer());
+
+  expect(response.status).toBe(200);
+  expect(archive.byteLength).toBe(Number(response.headers.get('Content-Length')));
+  // The manifest and its records, the config's record, head and get, and the plan.
+  expect(subrequestsLogged(capped, path).slice(before)).toEqual([6]);
+  // Then 3 per layer, and the KV write of the archive's fingerprint.
+  await expect
+    .poll(() => streamedEvents(capped).slice(streamedBefore))
+    .toEqual([{ event: 'image-streamed', subrequests: 6 + 3 * MANY + 1, planned: LIMIT }]);
+});
+
+function streamedEvents(edge: StartedEdge): unknown[] {
+  return edge
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"event":"image-streamed"'))
+    .map((line) => JSON.parse(line) as unknown);
+}
+
+it('says, without Retry-After, when even a warm archive cannot fit the cap', async () => {
+  const response = await fetch(imageUrl(capped, 'budget/too-many', tooMany));
+  const body = (await response.json()) as ErrorBody;
+
+  expect(response.status).toBe(503);
+  expect(response.headers.get('Retry-After')).toBeNull();
+  expect(body.errors[0]?.code).toBe('UNAVAILABLE');
+  expect(body.errors[0]?.message).toBe(
+    `an archive of ${TOO_MANY} layers needs at least ${6 + 3 * TOO_MANY + 1} subrequests in ` +
+      `one invocation, more than SUBREQUEST_LIMIT=${LIMIT}; raise it (and [limits] ` +
+      'subrequests) if your plan allows',
+  );
+});
+
+it('pins an image too large to archive under the cap: its hashes need few subrequests', async () => {
+  const path = `${registry.host}/budget/too-many:1.0`;
+  const response = await fetch(`${capped.url}/hash/${path}`);
+  const body = (await response.json()) as { manifestDigest: string; layers: { digest: string }[] };
+
+  expect(response.status).toBe(200);
+  expect(body.manifestDigest).toBe(tooMany.digest);
+  expect(body.layers.map((layer) => layer.digest)).toEqual(tooMany.layers.map((l) => l.digest));
+});
+
+it('is fetched by nix-prefetch-url cold, which retries the refusals itself', async () => {
+  const url = imageUrl(capped, 'budget/nix', forNix);
+  const path = new URL(url).pathname;
+
+  const hash = await nixPrefetchUrl(url, 'nix.tar');
+
+  const reference = await fetch(imageUrl(ample, 'budget/nix', forNix));
+  const expected = Buffer.from(await reference.arrayBuffer());
+  expect(hash).toBe((await nixHash32([sha256(expected)]))[0]);
+  expect(subrequestsLogged(capped, path).length).toBeGreaterThan(1);
+});
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
