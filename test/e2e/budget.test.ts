@@ -166,7 +166,7 @@ it('says, without Retry-After, when even a warm archive cannot fit the cap', asy
   );
 });
 
-it('pins an image too large to archive under the cap: its hashes need few subrequests', async () => {
+it('pins an image too large to archive under the cap: hashes need few subrequests', async () => {
   const path = `${registry.host}/budget/too-many:1.0`;
   const response = await fetch(`${capped.url}/hash/${path}`);
   const body = (await response.json()) as { manifestDigest: string; layers: { digest: string }[] };
