@@ -5,6 +5,13 @@
 // on, and with it streamed upstream bodies open thousands of loopback connections and crawl
 // (measured in TOOLCHAIN.md). wrangler's own `unstable_startWorker` runs the same bundle and
 // runtime with the inspector off.
+//
+// workerd listens on a private loopback port behind a small TCP front on the public one. The
+// front exists for one reason: containers/image (skopeo, podman) always tries TLS first, and
+// workerd answers a TLS hello with silence until its header timeout, so every command waited
+// 10 s before falling back to plain HTTP. The front closes such a connection at once and
+// passes everything else through untouched.
+import { createConnection, createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { unstable_startWorker } from 'wrangler';
 
@@ -66,7 +73,7 @@ async function main() {
       inspector: false,
       watch: false,
       persist: options.persist ?? '.wrangler/state',
-      server: { hostname: options.ip, port: options.port },
+      server: { hostname: '127.0.0.1', port: 0 },
       logLevel: 'log',
     },
   });
@@ -83,15 +90,56 @@ async function main() {
     await Promise.race([disposed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     process.exit(1);
   }
-  const url = await worker.url;
-  console.log(`hocker-edge ready on ${url.origin}`);
+  const inner = await worker.url;
+  let front;
+  try {
+    front = await listenFront(options.ip, options.port, Number(inner.port));
+  } catch (error) {
+    console.error(`hocker-edge cannot listen on ${options.ip}:${options.port}: ${error.message}`);
+    await worker.dispose().catch(() => undefined);
+    process.exit(1);
+  }
+  const { address, port } = front.address();
+  const host = address.includes(':') ? `[${address}]` : address;
+  console.log(`hocker-edge ready on http://${host}:${port}`);
 
   const stop = async () => {
+    front.close();
     await worker.dispose();
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+// The first byte of a TLS ClientHello (a handshake record).
+const TLS_HANDSHAKE = 0x16;
+
+/** Listens on ip:port and hands each plain-HTTP connection to the worker on innerPort. */
+function listenFront(ip, port, innerPort) {
+  const server = createServer((client) => {
+    client.once('data', (first) => {
+      if (first[0] === TLS_HANDSHAKE) {
+        client.destroy();
+        return;
+      }
+      client.pause();
+      const worker = createConnection({ host: '127.0.0.1', port: innerPort }, () => {
+        worker.write(first);
+        client.pipe(worker);
+        worker.pipe(client);
+      });
+      worker.on('error', () => client.destroy());
+      client.on('close', () => worker.destroy());
+      worker.on('close', () => client.destroy());
+    });
+    client.on('error', () => client.destroy());
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, ip, () => resolve(server));
+  });
 }
 
 main().catch((error) => {
