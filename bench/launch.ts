@@ -2,6 +2,7 @@
  * Starts a worker the way `npm start` starts the edge: a node script running wrangler's
  * `unstable_startWorker` (inspector off) on a free 127.0.0.1 port with a fresh state
  * directory, and knows the processes it spawned so it can measure and stop exactly them.
+ * `--no-front`: the worker is measured as it runs deployed, with nothing of ours in front.
  */
 import { startDaemon } from '../test/harness/daemon';
 import { freePort } from '../test/harness/ports';
@@ -33,7 +34,7 @@ const STOP_GRACE_MS = 10_000;
 export async function launchWorker(script: string, args: string[]): Promise<LaunchedWorker> {
   const port = await freePort();
   const stateDir = await makeTempDir('bench-state');
-  const argv = [script, '--port', String(port), '--persist-to', stateDir, ...args];
+  const argv = [script, '--no-front', '--port', String(port), '--persist-to', stateDir, ...args];
   const daemon = startDaemon(process.execPath, argv, ROOT);
   const seen = new Map<number, ProcessInfo>();
   const descendants = () => {

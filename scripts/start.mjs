@@ -10,7 +10,8 @@
 // front exists for one reason: containers/image (skopeo, podman) always tries TLS first, and
 // workerd answers a TLS hello with silence until its header timeout, so every command waited
 // 10 s before falling back to plain HTTP. The front closes such a connection at once and
-// passes everything else through untouched.
+// passes everything else through untouched. `--no-front` serves straight from workerd, as
+// the benchmark does: deployed, Cloudflare's own front end is the one in between.
 import { createConnection, createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { unstable_startWorker } from 'wrangler';
@@ -18,7 +19,7 @@ import { unstable_startWorker } from 'wrangler';
 const READY_TIMEOUT_MS = 60_000;
 const USAGE =
   'usage: npm start -- [--port N] [--ip ADDR] [--persist-to DIR] [--var KEY:VALUE ...]' +
-  ' [--config wrangler.toml]';
+  ' [--config wrangler.toml] [--no-front]';
 
 function parseCommandLine(argv) {
   const { values } = parseArgs({
@@ -30,6 +31,7 @@ function parseCommandLine(argv) {
       // Another worker's wrangler.toml: the benchmark's bare-put worker starts the same way.
       config: { type: 'string', default: new URL('../wrangler.toml', import.meta.url).pathname },
       var: { type: 'string', multiple: true, default: [] },
+      'no-front': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -39,7 +41,8 @@ function parseCommandLine(argv) {
   }
 
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad --port ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`bad --port ${values.port}`);
 
   const vars = {};
   for (const pair of values.var) {
@@ -47,7 +50,14 @@ function parseCommandLine(argv) {
     if (colon <= 0) throw new Error(`--var takes KEY:VALUE, got '${pair}'`);
     vars[pair.slice(0, colon)] = { type: 'plain_text', value: pair.slice(colon + 1) };
   }
-  return { port, ip: values.ip, persist: values['persist-to'], vars, config: values.config };
+  return {
+    port,
+    ip: values.ip,
+    persist: values['persist-to'],
+    vars,
+    config: values.config,
+    front: !values['no-front'],
+  };
 }
 
 // Nothing here may reach outside the machine: miniflare would otherwise download a sample
@@ -73,7 +83,9 @@ async function main() {
       inspector: false,
       watch: false,
       persist: options.persist ?? '.wrangler/state',
-      server: { hostname: '127.0.0.1', port: 0 },
+      server: options.front
+        ? { hostname: '127.0.0.1', port: 0 }
+        : { hostname: options.ip, port: options.port },
       logLevel: 'log',
     },
   });
@@ -91,25 +103,30 @@ async function main() {
     process.exit(1);
   }
   const inner = await worker.url;
-  let front;
-  try {
-    front = await listenFront(options.ip, options.port, Number(inner.port));
-  } catch (error) {
-    console.error(`hocker-edge cannot listen on ${options.ip}:${options.port}: ${error.message}`);
-    await worker.dispose().catch(() => undefined);
-    process.exit(1);
+  let front = null;
+  if (options.front) {
+    try {
+      front = await listenFront(options.ip, options.port, Number(inner.port));
+    } catch (error) {
+      console.error(`hocker-edge cannot listen on ${options.ip}:${options.port}: ${error.message}`);
+      await worker.dispose().catch(() => undefined);
+      process.exit(1);
+    }
   }
-  const { address, port } = front.address();
-  const host = address.includes(':') ? `[${address}]` : address;
-  console.log(`hocker-edge ready on http://${host}:${port}`);
+  console.log(`hocker-edge ready on ${front === null ? inner.origin : originOf(front)}`);
 
   const stop = async () => {
-    front.close();
+    front?.close();
     await worker.dispose();
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+function originOf(server) {
+  const { address, port } = server.address();
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 // The first byte of a TLS ClientHello (a handshake record).
