@@ -178,8 +178,7 @@ export async function ensureAccess(
   kind: 'manifests' | 'blobs',
   target: string,
 ): Promise<void> {
-  const answer = await clientFor(ctx, reference).send({
-    method: 'HEAD',
+  const answer = await clientFor(ctx, reference).head({
     kind,
     reference: target,
     accept: MANIFEST_ACCEPT,

@@ -98,11 +98,11 @@ async function fromUpstream(
   request: BlobRequest,
   known: { size: number | null; mediaType: string | null },
 ): Promise<OpenedBlob> {
-  const { response, credentialed } = await clientFor(ctx, reference).send({
-    method: request.withBody ? 'GET' : 'HEAD',
-    kind: 'blobs',
-    reference: digest,
-  });
+  const client = clientFor(ctx, reference);
+  const upstream = { kind: 'blobs' as const, reference: digest };
+  const { response, credentialed } = request.withBody
+    ? await client.send({ ...upstream, method: 'GET' })
+    : await client.head(upstream);
   const size = upstreamSize(response, known.size, digest);
   const range = size === null ? null : parseRange(request.range, size);
   const opened = {

@@ -53,6 +53,16 @@ function remember(set: Set<string>, key: string): void {
   set.add(key);
 }
 
+function isHtml(response: Response): boolean {
+  const type = response.headers.get('Content-Type') ?? '';
+  return /^\s*text\/html\b/i.test(type);
+}
+
+/** Whether `error` is a registry's refusal of HEAD itself: the same request as GET may work. */
+export function isHeadRefused(error: unknown): boolean {
+  return error instanceof EdgeError && error.code === 'UNSUPPORTED' && error.status === 405;
+}
+
 /** Statuses with which a registry says "not without credentials". */
 function isRefusal(status: number): boolean {
   return status === 401 || status === 403;
@@ -101,7 +111,35 @@ export class RegistryClient {
     return await this.accept(authenticated, request, true);
   }
 
+  /**
+   * A HEAD of `request`; where the registry refuses HEAD itself, a GET whose body is dropped,
+   * so the caller still learns the status and headers.
+   */
+  async head(request: Omit<UpstreamRequest, 'method'>): Promise<UpstreamAnswer> {
+    try {
+      return await this.send({ ...request, method: 'HEAD' });
+    } catch (error) {
+      if (!isHeadRefused(error)) throw error;
+    }
+    const answer = await this.send({ ...request, method: 'GET' });
+    await answer.response.body?.cancel();
+    return answer;
+  }
+
   private async accept(response: Response, request: UpstreamRequest, credentialed: boolean) {
+    if (response.ok && request.kind !== 'blobs' && isHtml(response)) {
+      // A web server where the registry should be (a wrong port, a login page): say so
+      // rather than report the page as a broken manifest.
+      await response.body?.cancel();
+      const [what, wanted] =
+        request.kind === 'tags'
+          ? ['the tag list', 'a tag list']
+          : [`manifest ${request.reference}`, 'a manifest'];
+      throw fail.unavailable(
+        `registry ${this.registry.name} answered an HTML page (text/html) for ${what}, ` +
+          `not ${wanted}: is ${this.registry.origin}/v2/ a registry?`,
+      );
+    }
     if (response.ok || (request.redirects === 'report' && isRedirect(response.status))) {
       return { response, credentialed };
     }
@@ -314,6 +352,19 @@ async function upstreamError(
         detail,
       );
     }
+    case 405:
+    case 501:
+      // Some registries and proxies do not implement HEAD: an answer about the method, not
+      // an outage, so callers can GET instead (see `isHeadRefused`).
+      if (request.method === 'HEAD') {
+        return new EdgeError(
+          'UNSUPPORTED',
+          405,
+          `registry ${registry.name} does not answer HEAD for ${what}`,
+          detail,
+        );
+      }
+      break;
     case 429:
       return fail.tooManyRequests(
         `registry ${registry.name} is rate-limiting the edge${said}`,

@@ -211,6 +211,24 @@ describe('content kinds', () => {
     }
   });
 
+  it('takes an HTML page where a manifest should be for a misconfigured registry (C47)', async () => {
+    const page = new TextEncoder().encode('<!doctype html><html><body>Welcome</body></html>');
+    serveManifest(page, 'text/html; charset=utf-8');
+    try {
+      const response = await fetch(`${edge.url}/nix/${proxy.host}/fixtures/oci:odd`);
+      const body = (await response.json()) as { errors: { code: string; message: string }[] };
+
+      expect(response.status).toBe(502);
+      expect(body.errors[0]!.code).toBe('UNAVAILABLE');
+      expect(body.errors[0]!.message).toBe(
+        `registry ${proxy.host} answered an HTML page (text/html) for manifest odd, ` +
+          `not a manifest: is http://${proxy.host}/v2/ a registry?`,
+      );
+    } finally {
+      proxy.set(null);
+    }
+  });
+
   it('hashes an artifact (a Helm chart) but will not pin it as an image', async () => {
     const config = fixtures.oci.manifests[0]!.config;
     const chart = jsonBytes({

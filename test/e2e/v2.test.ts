@@ -80,6 +80,26 @@ describe('blobs', () => {
     );
     expect(blobGets).toHaveLength(1);
   });
+
+  it('HEAD of an uncached blob learns its size by GET where HEAD is refused (C46)', async () => {
+    // No other test here touches the Docker v2 image's blobs: this one is not cached.
+    const blob = fixtures.dockerV2.manifests[0]!.layers[0]!;
+    const path = `/v2/${proxy.host}/${fixtures.dockerV2.repository}/blobs/${blob.digest}`;
+    proxy.set({ kind: 'status', status: 405, match: /\/blobs\//, methods: ['HEAD'] });
+    const before = proxy.requests.length;
+    try {
+      const head = await fetch(`${edge.url}${path}`, { method: 'HEAD' });
+      const upstream = proxy.requests.slice(before).filter((r) => r.path.includes(blob.digest));
+
+      expect(head.status).toBe(200);
+      expect(head.headers.get('Content-Length')).toBe(String(blob.size));
+      expect(head.headers.get('Docker-Content-Digest')).toBe(blob.digest);
+      // The first GET goes without a token (this registry wants one for every repository).
+      expect(upstream.map((r) => r.method)).toEqual(['HEAD', 'GET', 'GET']);
+    } finally {
+      proxy.set(null);
+    }
+  });
 });
 
 describe('upstream tokens', () => {

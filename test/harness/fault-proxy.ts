@@ -155,6 +155,7 @@ async function respond(
   res: ServerResponse,
 ): Promise<void> {
   const headers = relayedHeaders(upstream.headers);
+  if (fault?.kind === 'drop-header') delete headers[fault.header.toLowerCase()];
   const location = upstream.headers.location;
   if (location !== undefined) headers.location = rewriteLocation(state, location);
   res.writeHead(upstream.statusCode ?? 502, headers);

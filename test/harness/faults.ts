@@ -9,13 +9,25 @@ export type Fault =
   | { kind: 'flip'; digest: string; times?: number }
   /** Sends the first `afterBytes` of GET .../blobs/<digest>, then closes the connection. */
   | { kind: 'cut'; digest: string; afterBytes: number; times?: number }
-  /** Answers `status` itself, without asking the registry, for paths matching `match`. */
+  /**
+   * Answers `status` itself, without asking the registry, for paths matching `match` (and
+   * only for `methods`, when given).
+   */
   | {
       kind: 'status';
       status: number;
       headers?: Record<string, string>;
       body?: string;
       match?: RegExp;
+      methods?: readonly ('GET' | 'HEAD')[];
+      times?: number;
+    }
+  /** Relays the registry's answer without `header`, for paths matching `match` and `methods`. */
+  | {
+      kind: 'drop-header';
+      header: string;
+      match?: RegExp;
+      methods?: readonly ('GET' | 'HEAD')[];
       times?: number;
     }
   /** Waits `ms` before forwarding requests whose path matches `match`. */
@@ -58,7 +70,9 @@ export function faultApplies(fault: Fault, method: string, path: string): boolea
     return methods.includes(method) && isBlob(fault.digest);
   }
 
-  return fault.match === undefined || fault.match.test(path);
+  const methods: readonly string[] | undefined = fault.kind === 'delay' ? undefined : fault.methods;
+  const methodApplies = methods === undefined || methods.includes(method);
+  return methodApplies && (fault.match === undefined || fault.match.test(path));
 }
 
 /** Answers a `status` fault; the request body is drained so the connection stays usable. */
