@@ -211,7 +211,7 @@ describe('content kinds', () => {
     }
   });
 
-  it('takes an HTML page where a manifest should be for a misconfigured registry (C47)', async () => {
+  it('names a registry that answers an HTML page for a manifest (C47)', async () => {
     const page = new TextEncoder().encode('<!doctype html><html><body>Welcome</body></html>');
     serveManifest(page, 'text/html; charset=utf-8');
     try {
