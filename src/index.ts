@@ -62,6 +62,20 @@ app.use(async (c, next) => {
   }
 });
 
+// A HEAD answer carries the Content-Length its GET's body would have (clients size things by
+// it); Hono runs HEAD as GET and drops the body after every middleware, this one included.
+// Large bodies (blobs, archives) set their length themselves; the rest are small.
+app.use(async (c, next) => {
+  await next();
+  if (c.req.method !== 'HEAD' || c.res.body === null || c.res.headers.has('Content-Length')) {
+    return;
+  }
+  const length = (await c.res.arrayBuffer()).byteLength;
+  const headers = new Headers(c.res.headers);
+  headers.set('Content-Length', String(length));
+  c.res = new Response(null, { status: c.res.status, headers });
+});
+
 app.route('/', homeRoutes);
 app.route('/', v2);
 app.route('/', nixRoutes);

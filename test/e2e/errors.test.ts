@@ -212,7 +212,7 @@ describe('HEAD', () => {
     ];
   };
 
-  it('answers every route as GET does, without a body', async () => {
+  it('answers every route as GET does, with its length and without a body (C57)', async () => {
     for (const path of paths()) {
       const get = await fetch(`${edge.url}${path}`);
       const getBody = Buffer.from(await get.arrayBuffer());
@@ -223,6 +223,7 @@ describe('HEAD', () => {
       expect(head.headers.get('Content-Type'), path).toBe(get.headers.get('Content-Type'));
       expect(headBody.length, path).toBe(0);
       expect(getBody.length, path).toBeGreaterThan(0);
+      expect(head.headers.get('Content-Length'), path).toBe(String(getBody.length));
     }
   });
 });
