@@ -261,7 +261,17 @@ export class RegistryClient {
     const timer = setTimeout(() => abort.abort(), HEADERS_TIMEOUT_MS);
 
     try {
-      return await fetch(url, { method, headers, redirect: 'manual', signal: abort.signal });
+      const response = await fetch(url, {
+        method,
+        headers,
+        redirect: 'manual',
+        signal: abort.signal,
+      });
+      // Docker Hub counts pulls per IP, and Workers share theirs: keep the quota in sight.
+      const remaining = response.headers.get('RateLimit-Remaining');
+      if (remaining !== null)
+        this.meter.log.set({ upstreamRateLimitRemaining: remaining.slice(0, 64) });
+      return response;
     } catch (error) {
       if (abort.signal.aborted) {
         throw fail.unavailable(`registry ${this.registry.name} did not answer in time`, 504);

@@ -197,6 +197,11 @@ describe('upstream trouble', () => {
       expect(body.errors[0]!.code).toBe(row.want.code);
       expect(body.errors[0]!.message).toContain(proxy.host);
       expect(response.headers.get('Retry-After')).toBe(row.want.retryAfter);
+      const quota = row.headers['RateLimit-Remaining'];
+      if (quota !== undefined) {
+        // The request's log line keeps the quota the registry reported (C33).
+        expect(edge.output()).toContain(`"upstreamRateLimitRemaining":"${quota}"`);
+      }
     } finally {
       proxy.set(null);
     }
