@@ -1,16 +1,17 @@
 /**
  * The read-only OCI distribution API: `/v2/<registry>/<repository>/manifests|blobs/<ref>`,
+ * the same with the registry as a prefix before `/v2` (`/<registry>/v2/<repository>/...`),
  * and the mirror form `/v2/<repository>/...` whose registry is `?ns=` or the default. The
  * bytes are always exactly upstream's, with our own verified `Docker-Content-Digest`.
  */
-import { Hono } from 'hono';
+import { type Context as HonoContext, Hono } from 'hono';
 import { type OpenedBlob, openBlob } from '../blobs/pull';
 import type { Config } from '../config';
 import { type Digest, parseDigest } from '../digest';
 import { fail } from '../errors';
 import { normaliseRegistry, parseReference, type Reference } from '../reference';
 import { normalizeMediaType } from '../registry/manifest';
-import { fetchManifest } from '../resolve';
+import { type Context, fetchManifest } from '../resolve';
 import { listTags } from '../tags';
 import type { AppEnv } from './context';
 
@@ -32,6 +33,7 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
     );
   }
   const [, name, kind, target] = match as unknown as [string, string, V2Target['kind'], string];
+  if (name.startsWith('v2/') || name.includes('/v2/')) throw doubledV2(path);
 
   const firstComponent = name.split('/', 1)[0]!;
   const hasRegistry = /[.:]/.test(firstComponent) || firstComponent === 'localhost';
@@ -48,6 +50,14 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
   return { reference, kind };
 }
 
+// A mirror URL configured with `/v2` in it, which the client then adds again.
+function doubledV2(path: string) {
+  return fail.nameUnknown(
+    `'${path}' has /v2 twice: a mirror URL names /v2/<registry> (containerd: with ` +
+      'override_path = true) or /<registry> (the client adds /v2 after it), not both',
+  );
+}
+
 function nsRegistry(ns: string): string {
   if (!/^[A-Za-z0-9.:[\]-]+$/.test(ns)) {
     throw fail.nameInvalid(`ns=${JSON.stringify(ns)} is not a registry host[:port]`);
@@ -61,15 +71,32 @@ export const v2 = new Hono<AppEnv>();
 // The base answers 401 to a caller without credentials: skopeo and docker ping it and send
 // the credentials they hold only after a challenge there. Without any, they carry on
 // anonymously, and anonymous pulls work as before.
-v2.get('/v2/', (c) => {
-  if (c.get('ctx').credentials === undefined) {
+v2.get('/v2/', (c) => answerBase(c.get('ctx')));
+
+function answerBase(ctx: Context): Response {
+  if (ctx.credentials === undefined) {
     throw fail.unauthorized('this edge accepts registry credentials; none were sent');
   }
-  return c.json({});
+  return Response.json({});
+}
+
+// The prefix form: Docker 25+ and containerd (without override_path) put a mirror URL's path
+// before the `/v2` they add, so `http://edge/<registry>` as a mirror reaches these. Only a
+// first segment that names a registry host (a dot, a port or localhost) is taken as one.
+const PREFIX = '/:prefix{[^/]*[.:][^/]*|localhost}/v2';
+
+v2.get(`${PREFIX}/`, (c) => answerBase(c.get('ctx')));
+
+v2.get(`${PREFIX}/*`, async (c) => {
+  const url = new URL(c.req.url);
+  // The raw segment, as the path-in form would carry it: `/<registry>/v2/<rest>`.
+  const registry = url.pathname.split('/', 2)[1]!;
+  const rest = url.pathname.slice(`/${registry}/v2/`.length);
+  return await answerV2(c, url, `/v2/${registry}/${rest}`);
 });
 
 // The edge is a read-only registry: pushes and deletes get the spec's answer, not a 404.
-v2.on(['POST', 'PUT', 'PATCH', 'DELETE'], ['/v2', '/v2/*'], () => {
+v2.on(['POST', 'PUT', 'PATCH', 'DELETE'], ['/v2', '/v2/*', PREFIX, `${PREFIX}/*`], () => {
   throw fail.unsupported(
     'this edge is a read-only mirror: push to the registry itself',
     undefined,
@@ -78,10 +105,18 @@ v2.on(['POST', 'PUT', 'PATCH', 'DELETE'], ['/v2', '/v2/*'], () => {
 });
 
 v2.get('/v2/*', async (c) => {
-  const ctx = c.get('ctx');
   const url = new URL(c.req.url);
+  return await answerV2(c, url, url.pathname);
+});
+
+/**
+ * Answers `path`, a `/v2/...` path in the registry-in-path or mirror form; `url` is what the
+ * client asked for, whose shape the tag list's next-page link keeps.
+ */
+async function answerV2(c: HonoContext<AppEnv>, url: URL, path: string): Promise<Response> {
+  const ctx = c.get('ctx');
   const { reference, kind } = parseV2Path(
-    url.pathname,
+    path,
     url.searchParams.get('ns') ?? undefined,
     ctx.config,
   );
@@ -97,8 +132,8 @@ v2.get('/v2/*', async (c) => {
       if (ns !== null) page.next.set('ns', ns);
       headers.set('Link', `<${url.pathname}?${page.next.toString()}>; rel="next"`);
     }
-    // The name as the client wrote it, registry-in-path or mirror form.
-    const name = url.pathname.slice('/v2/'.length, -'/tags/list'.length);
+    // The name as the client wrote it, after its `/v2/`.
+    const name = url.pathname.slice(url.pathname.indexOf('/v2/') + 4, -'/tags/list'.length);
     return new Response(JSON.stringify({ name, tags: page.tags }), { headers });
   }
 
@@ -132,7 +167,7 @@ v2.get('/v2/*', async (c) => {
     status: blob.range ? 206 : 200,
     headers: blobHeaders(blob, digest),
   });
-});
+}
 
 function blobHeaders(blob: OpenedBlob, digest: Digest): Headers {
   const headers = new Headers({

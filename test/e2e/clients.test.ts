@@ -364,14 +364,12 @@ describe
       let containerd: Containerd;
       let none: Setup;
       let token: Setup;
+      let htpasswd: Setup;
       beforeAll(async () => {
-        const [n, t, htpasswd] = await Promise.all([
-          setup('none'),
-          setup('token'),
-          setup('htpasswd'),
-        ]);
+        const [n, t, h] = await Promise.all([setup('none'), setup('token'), setup('htpasswd')]);
         none = n;
         token = t;
+        htpasswd = h;
         // Its default registry refuses anonymous pulls and holds other digests: a request
         // whose `ns` the edge ignored would fail.
         const edge = await startEdge({
@@ -379,9 +377,12 @@ describe
           vars: { DEFAULT_REGISTRY: htpasswd.registry.host },
         });
         cleanups.push(() => edge.stop({ keepState: false }));
-        containerd = await startContainerd(
-          [n, t].map((s) => ({ registry: s.registry.host, edgeUrl: edge.url })),
-        );
+        // The htpasswd registry's mirror URL has it as a path: containerd then asks for
+        // `/<registry>/v2/...`, the prefix form (C54).
+        containerd = await startContainerd([
+          ...[n, t].map((s) => ({ registry: s.registry.host, edgeUrl: edge.url })),
+          { registry: h.registry.host, edgeUrl: `${edge.url}/${h.registry.host}` },
+        ]);
       });
       afterAll(async () => {
         await containerd?.stop();
@@ -417,6 +418,16 @@ describe
 
         expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
         await expectContent(expect, image, true);
+      });
+
+      it('pulls through a mirror URL whose path names the registry (C54)', async ({ expect }) => {
+        const image = htpasswd.fixtures.oci;
+        const ref = `${htpasswd.registry.host}/${image.repository}:${image.tag}`;
+        const result = await containerd.pull(ref, { creds: READER });
+        expectSuccess(expect, result, `ctr image pull --user ${ref} (prefix form)`);
+
+        expect(await containerd.imageDigest(ref)).toBe(image.top.digest);
+        await expectContent(expect, image, false);
       });
 
       it('a private image needs --user', async ({ expect }) => {

@@ -35,6 +35,8 @@ describe('manifests', () => {
       ['by tag', `/v2/${proxy.host}/${repository}/manifests/1.0`],
       ['by digest', `/v2/${proxy.host}/${repository}/manifests/${top.digest}`],
       ['as a mirror with ?ns=', `/v2/${repository}/manifests/1.0?ns=${proxy.host}`],
+      // containerd with a host path and no override_path, and Docker 25+ (C54).
+      ['with the registry before /v2', `/${proxy.host}/v2/${repository}/manifests/1.0`],
     ] as const;
   };
 
@@ -54,6 +56,48 @@ describe('manifests', () => {
         expect(response.headers.get('Docker-Content-Digest'), form).toBe(top.digest);
       }
     }
+  });
+});
+
+describe('path shapes (C54)', () => {
+  it('answers the version check before /v2 as at /v2/: a challenge, or {}', async () => {
+    const bare = await fetch(`${edge.url}/${proxy.host}/v2/`);
+    const withCredentials = await fetch(`${edge.url}/${proxy.host}/v2/`, {
+      headers: { Authorization: 'Bearer anything' },
+    });
+
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('WWW-Authenticate')).toBe('Basic realm="hocker-edge"');
+    expect(withCredentials.status).toBe(200);
+    expect(await withCredentials.json()).toEqual({});
+  });
+
+  it('refuses a doubled /v2 with the two shapes it takes, asking upstream nothing', async () => {
+    const { repository } = fixtures.oci;
+    const before = proxy.requests.length;
+    for (const path of [
+      `/v2/${proxy.host}/v2/${repository}/manifests/1.0`,
+      `/${proxy.host}/v2/${proxy.host}/v2/${repository}/manifests/1.0`,
+      `/v2/v2/${repository}/manifests/1.0?ns=${proxy.host}`,
+    ]) {
+      const response = await fetch(`${edge.url}${path}`);
+      const body = (await response.json()) as { errors: { code: string; message: string }[] };
+
+      expect(response.status, path).toBe(404);
+      expect(body.errors[0]?.code, path).toBe('NAME_UNKNOWN');
+      expect(body.errors[0]?.message, path).toMatch(/has \/v2 twice: a mirror URL names/);
+    }
+    expect(proxy.requests.length).toBe(before);
+  });
+
+  it('lists tags before /v2 under the name the client wrote', async () => {
+    const { repository } = fixtures.oci;
+    const response = await fetch(`${edge.url}/${proxy.host}/v2/${repository}/tags/list`);
+    const body = (await response.json()) as { name: string; tags: string[] };
+
+    expect(response.status).toBe(200);
+    expect(body.name).toBe(repository);
+    expect(body.tags).toContain('1.0');
   });
 });
 
