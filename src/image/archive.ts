@@ -27,6 +27,8 @@ export interface ArchivePlan {
   size: number;
   /** What writing it will cost, to be set aside before answering (see budget.ts). */
   streamingSubrequests: number;
+  /** True when nothing was left to learn: a retry would cost what this request did. */
+  remembered: boolean;
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -58,7 +60,7 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
 
   const configBytes = await readConfig(ctx, image);
   const diffIds = parseDiffIds(configBytes, image);
-  const { layers, streamingSubrequests } = await planLayers(ctx, image, diffIds);
+  const { layers, streamingSubrequests, remembered } = await planLayers(ctx, image, diffIds);
   const entries: Entry[] = [
     {
       name: `${digestHex(image.config.digest)}.json`,
@@ -84,7 +86,7 @@ export async function planArchive(ctx: Context, image: ResolvedImage): Promise<A
     (sum, entry) => sum + entrySize(entry.size),
     END_OF_ARCHIVE.byteLength,
   );
-  return { image, entries, size, streamingSubrequests };
+  return { image, entries, size, streamingSubrequests, remembered };
 }
 
 /** `manifest.json` and `repositories`, as docker save writes them. */

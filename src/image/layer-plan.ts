@@ -24,6 +24,8 @@ export interface PlannedLayer {
 export interface LayerPlan {
   layers: PlannedLayer[];
   streamingSubrequests: number;
+  /** True when KV already held the whole plan: a retry would learn nothing new. */
+  remembered: boolean;
 }
 
 // Streaming one cached layer reads its KV record, heads and gets it in R2 (blobs/pull.ts).
@@ -63,7 +65,7 @@ export async function planLayers(
   }
 
   const remembered = await rememberedPlan(ctx, image.manifestDigest, wanted);
-  if (remembered !== null) return { layers: remembered, streamingSubrequests };
+  if (remembered !== null) return { layers: remembered, streamingSubrequests, remembered: true };
 
   const layers: PlannedLayer[] = [];
   let allCached = true;
@@ -80,7 +82,7 @@ export async function planLayers(
   }
 
   if (allCached) await rememberPlan(ctx, image.manifestDigest, layers);
-  return { layers, streamingSubrequests };
+  return { layers, streamingSubrequests, remembered: false };
 }
 
 /** Each layer once, with the diff_id its position in the config gives it. */

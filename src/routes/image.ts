@@ -3,6 +3,7 @@
  * to the URL pinned to the platform manifest's digest, whose bytes never change.
  */
 import { Hono } from 'hono';
+import { budgetTooSmall } from '../budget';
 import { withCheckedPlatform } from '../every-platform';
 import { archiveStream, imageUrl, planArchive } from '../image/archive';
 import { fingerprinting } from '../image/fingerprint';
@@ -41,6 +42,10 @@ imageRoutes.get('/image/*', async (c) => {
   };
   if (c.req.method === 'HEAD') return new Response(null, { headers });
   // From here on a failure would cut the archive short: make sure it cannot run out.
+  if (plan.remembered && plan.streamingSubrequests > ctx.budget.remaining) {
+    const needed = ctx.budget.used + plan.streamingSubrequests;
+    throw budgetTooSmall(ctx.budget.limit, needed, `this archive, with every layer cached,`);
+  }
   ctx.budget.require(plan.streamingSubrequests, 'streaming the archive');
   const planned = ctx.budget.used + plan.streamingSubrequests;
 

@@ -12,6 +12,7 @@ import { startEdge, type StartedEdge } from '../harness/edge';
 import { buildImage, buildLayer, type BuiltManifest } from '../harness/image-builder';
 import { nixHash32, nixPrefetchUrl } from '../harness/nix';
 import { pushImage } from '../harness/push-image';
+import { basicAuthorization, READER } from '../harness/users';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 
 const MANY = 10;
@@ -27,6 +28,7 @@ let ample: StartedEdge;
 let many: BuiltManifest;
 let tooMany: BuiltManifest;
 let forNix: BuiltManifest;
+let privateMany: BuiltManifest;
 
 beforeAll(async () => {
   // Token auth: every cold request also pays for its token.
@@ -37,6 +39,8 @@ beforeAll(async () => {
   await pushImage(registry, 'budget/too-many', tooMany, '1.0');
   forNix = buildTestImage(MANY);
   await pushImage(registry, 'budget/nix', forNix, '1.0');
+  privateMany = buildTestImage(MANY);
+  await pushImage(registry, 'private/many', privateMany, '1.0');
 
   const registries = [`http://${registry.host}`];
   capped = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } });
@@ -174,6 +178,35 @@ it('pins an image too large to archive under the cap: hashes need few subrequest
   expect(response.status).toBe(200);
   expect(body.manifestDigest).toBe(tooMany.digest);
   expect(body.layers.map((layer) => layer.digest)).toEqual(tooMany.layers.map((l) => l.digest));
+});
+
+it('stops asking for retries once every layer is known and it still cannot fit', async () => {
+  // A private image costs more per request than a public one: its cached bytes are checked
+  // with the registry, as the caller, every time. At this cap they can never all fit.
+  const url = imageUrl(capped, 'private/many', privateMany);
+  const headers = { Authorization: basicAuthorization(READER) };
+  const answers: { retryAfter: string | null; message: string }[] = [];
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const response = await fetch(url, { headers });
+    const body = (await response.json()) as ErrorBody;
+    expect(response.status).toBe(503);
+    answers.push({
+      retryAfter: response.headers.get('Retry-After'),
+      message: body.errors[0]?.message ?? '',
+    });
+    if (response.headers.get('Retry-After') === null) break;
+  }
+
+  const last = answers.at(-1)!;
+  expect(last.retryAfter).toBeNull();
+  expect(last.message).toMatch(
+    new RegExp(
+      `^this archive, with every layer cached, needs at least \\d+ subrequests .*SUBREQUEST_LIMIT=${LIMIT}`,
+    ),
+  );
+  // Every earlier answer asked for a retry: those requests were still learning layers.
+  expect(answers.slice(0, -1).every((a) => a.retryAfter === '1')).toBe(true);
+  expect(answers.length).toBeGreaterThan(1);
 });
 
 it('is fetched by nix-prefetch-url cold, which retries the refusals itself', async () => {
