@@ -199,11 +199,8 @@ it('stops asking for retries once every layer is known and it still cannot fit',
 
   const last = answers.at(-1)!;
   expect(last.retryAfter).toBeNull();
-  expect(last.message).toMatch(
-    new RegExp(
-      `^this archive, with every layer cached, needs at least \\d+ subrequests .*SUBREQUEST_LIMIT=${LIMIT}`,
-    ),
-  );
+  expect(last.message).toMatch(/^this archive, with every layer cached, needs at least \d+ /);
+  expect(last.message).toContain(`more than SUBREQUEST_LIMIT=${LIMIT}`);
   // Every earlier answer asked for a retry: those requests were still learning layers.
   expect(answers.slice(0, -1).every((a) => a.retryAfter === '1')).toBe(true);
   expect(answers.length).toBeGreaterThan(1);
