@@ -1,15 +1,15 @@
 /**
  * HTTP to one repository of one registry: authentication (auth.ts), redirects, retries, and
- * the mapping of upstream failures to typed errors. Nothing above this module sees tokens or
- * upstream statuses; nothing in it knows about the caller's response.
+ * failures turned into typed errors (upstream-error.ts). Nothing above this module sees
+ * tokens or upstream statuses; nothing in it knows about the caller's response.
  */
 import type { SubrequestBudget } from '../budget';
-import { readPrefix } from '../bytes';
 import type { AllowedRegistry } from '../config';
-import { EdgeError, fail } from '../errors';
+import { fail } from '../errors';
 import type { RequestLog } from '../log';
 import { authorize, type Credentials, forgetToken, presetAuthorization } from './auth';
 import { type Challenge, parseChallenges, preferredChallenge } from './challenge';
+import { isHeadRefused, upstreamError, webPageInstead } from './upstream-error';
 
 /** What the edge wants from upstream: a manifest or a blob of this client's repository. */
 export interface UpstreamRequest {
@@ -33,7 +33,6 @@ export interface UpstreamAnswer {
 
 const MAX_REDIRECTS = 5;
 const HEADERS_TIMEOUT_MS = 30_000;
-const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
  * The last challenge each registry sent, per isolate, so later requests can present a cached
@@ -51,16 +50,6 @@ const MAX_PRIVATE_SCOPES = 1_000;
 function remember(set: Set<string>, key: string): void {
   if (set.size >= MAX_PRIVATE_SCOPES) set.clear();
   set.add(key);
-}
-
-function isHtml(response: Response): boolean {
-  const type = response.headers.get('Content-Type') ?? '';
-  return /^\s*text\/html\b/i.test(type);
-}
-
-/** Whether `error` is a registry's refusal of HEAD itself: the same request as GET may work. */
-export function isHeadRefused(error: unknown): boolean {
-  return error instanceof EdgeError && error.code === 'UNSUPPORTED' && error.status === 405;
 }
 
 /** Statuses with which a registry says "not without credentials". */
@@ -127,18 +116,10 @@ export class RegistryClient {
   }
 
   private async accept(response: Response, request: UpstreamRequest, credentialed: boolean) {
-    if (response.ok && request.kind !== 'blobs' && isHtml(response)) {
-      // A web server where the registry should be (a wrong port, a login page): say so
-      // rather than report the page as a broken manifest.
+    const page = webPageInstead(this.registry, request, response);
+    if (page !== null) {
       await response.body?.cancel();
-      const [what, wanted] =
-        request.kind === 'tags'
-          ? ['the tag list', 'a tag list']
-          : [`manifest ${request.reference}`, 'a manifest'];
-      throw fail.unavailable(
-        `registry ${this.registry.name} answered an HTML page (text/html) for ${what}, ` +
-          `not ${wanted}: is ${this.registry.origin}/v2/ a registry?`,
-      );
+      throw page;
     }
     if (response.ok || (request.redirects === 'report' && isRedirect(response.status))) {
       return { response, credentialed };
@@ -309,106 +290,4 @@ function shortRetryAfter(response: Response): number | null {
 
 function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
-}
-
-const NOT_FOUND_CODES = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN']);
-
-/** Maps an upstream failure to the error the caller sees, keeping upstream's own words. */
-async function upstreamError(
-  registry: AllowedRegistry,
-  request: UpstreamRequest,
-  response: Response,
-  credentialed: boolean,
-): Promise<EdgeError> {
-  const upstream = await readErrorBody(response);
-  const detail = { upstream: { status: response.status, errors: upstream.errors } };
-  const what =
-    request.kind === 'tags'
-      ? 'the tag list'
-      : `${request.kind === 'manifests' ? 'manifest' : 'blob'} ${request.reference}`;
-  const said = upstream.message ? `: ${upstream.message}` : '';
-
-  switch (response.status) {
-    case 401:
-      // Docker Hub answers 401, not 404, for a repository that does not exist: without
-      // credentials the two cannot be told apart, and the message says so.
-      return new EdgeError(
-        'UNAUTHORIZED',
-        401,
-        `registry ${registry.name} refused ${what}${said}` +
-          (credentialed
-            ? ''
-            : ': the repository does not exist, or it needs credentials (send them to the edge)'),
-        detail,
-      );
-    case 403:
-      return new EdgeError(
-        'DENIED',
-        403,
-        `registry ${registry.name} denied ${what}${said}`,
-        detail,
-      );
-    case 404: {
-      const code = NOT_FOUND_CODES.has(upstream.code ?? '') ? upstream.code : undefined;
-      const fallback = {
-        manifests: 'MANIFEST_UNKNOWN',
-        blobs: 'BLOB_UNKNOWN',
-        tags: 'NAME_UNKNOWN',
-      }[request.kind];
-      return new EdgeError(
-        (code ?? fallback) as 'MANIFEST_UNKNOWN',
-        404,
-        `${what} is not known to ${registry.name}${said}`,
-        detail,
-      );
-    }
-    case 405:
-    case 501:
-      // Some registries and proxies do not implement HEAD: an answer about the method, not
-      // an outage, so callers can GET instead (see `isHeadRefused`).
-      if (request.method === 'HEAD') {
-        return new EdgeError(
-          'UNSUPPORTED',
-          405,
-          `registry ${registry.name} does not answer HEAD for ${what}`,
-          detail,
-        );
-      }
-      break;
-    case 429:
-      return fail.tooManyRequests(
-        `registry ${registry.name} is rate-limiting the edge${said}`,
-        response.headers.get('Retry-After') ?? undefined,
-      );
-  }
-
-  const status = response.status === 503 || response.status === 504 ? response.status : 502;
-  const retry = response.headers.get('Retry-After');
-  return new EdgeError(
-    'UNAVAILABLE',
-    status,
-    `registry ${registry.name} answered ${response.status} for ${what}${said}`,
-    detail,
-    retry === null ? {} : { 'Retry-After': retry },
-  );
-}
-
-async function readErrorBody(
-  response: Response,
-): Promise<{ code?: string; message?: string; errors?: unknown }> {
-  if (response.body === null) return {};
-
-  const prefix = await readPrefix(response.body, ERROR_BODY_LIMIT);
-  const text = new TextDecoder().decode(prefix);
-  try {
-    const body = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[] };
-    const first = Array.isArray(body.errors) ? body.errors[0] : undefined;
-    return {
-      code: typeof first?.code === 'string' ? first.code : undefined,
-      message: typeof first?.message === 'string' ? first.message.slice(0, 300) : undefined,
-      errors: body.errors,
-    };
-  } catch {
-    return {};
-  }
 }
