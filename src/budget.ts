@@ -11,6 +11,7 @@ import { EdgeError } from './errors';
 /** Subrequests counted against the configured limit (`SUBREQUEST_LIMIT`). */
 export class SubrequestBudget {
   private spent = 0;
+  private wrote = false;
 
   constructor(readonly limit: number) {}
 
@@ -24,15 +25,27 @@ export class SubrequestBudget {
     return this.limit - this.spent;
   }
 
-  /** Counts one subrequest about to be made, or throws the 503 the platform would not. */
-  spend(what: string): void {
-    if (this.spent >= this.limit) throw budgetExhausted(this.limit, what);
+  /**
+   * Counts one subrequest about to be made, or throws the 503 the platform would not. `write`
+   * marks one that stores something (a cache write), which a retry need not do again.
+   */
+  spend(what: string, write = false): void {
+    if (this.spent >= this.limit) throw this.exhausted(what);
     this.spent++;
+    this.wrote ||= write;
   }
 
   /** Throws unless `count` more subrequests fit: for work that must not stop part-way. */
   require(count: number, what: string): void {
-    if (count > this.remaining) throw budgetExhausted(this.limit, what);
+    if (count > this.remaining) throw this.exhausted(what);
+  }
+
+  // A retry goes further only if this request stored something; otherwise it would spend the
+  // same subrequests on the same work and stop at the same place.
+  private exhausted(what: string): EdgeError {
+    return this.wrote
+      ? budgetExhausted(this.limit, what)
+      : budgetTooSmall(this.limit, this.limit + 1, `this request, stopped before ${what},`);
   }
 }
 
@@ -45,15 +58,15 @@ export function budgetExhausted(limit: number, what: string): EdgeError {
     'UNAVAILABLE',
     503,
     `this request needs more than the ${limit} subrequests one invocation may make ` +
-      `(SUBREQUEST_LIMIT); stopped before ${what}. Work done so far is kept: retry`,
+      `(SUBREQUEST_LIMIT); it stopped before ${what} and kept what it had done: retry`,
     { subrequestLimit: limit },
     { 'Retry-After': '1' },
   );
 }
 
 /**
- * Even with every blob cached the work needs more subrequests than one invocation may make,
- * so a retry cannot help; only a higher limit (a plan that allows it) can.
+ * Even with what is cached, the work needs more subrequests than one invocation may make, so
+ * a retry cannot help; only a higher limit (a plan that allows it) can.
  */
 export function budgetTooSmall(limit: number, needed: number, what: string): EdgeError {
   return new EdgeError(

@@ -81,34 +81,31 @@ const platform = z.string().transform((value, ctx): Platform | typeof z.NEVER =>
   }
 });
 
-// A TOML number arrives as a number, a `--var` as a string; both must be whole seconds.
-function seconds(name: string) {
+// A TOML number arrives as a number, a `--var` as a string; either must be a whole number
+// in range. Messages leave out the variable's name: the report puts it in front.
+function wholeNumber(min: number, max: number, unit = '') {
+  const expected = `must be a whole number${unit} from ${min} to ${max}`;
   return z
-    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
-      error: `${name} must be a whole number of seconds`,
-    })
-    .pipe(z.number().int().min(0).max(31_536_000));
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: expected })
+    .pipe(z.number({ error: expected }).int(expected).min(min, expected).max(max, expected));
 }
+
+const seconds = () => wholeNumber(0, 31_536_000, ' of seconds');
 
 const envSchema = z.object({
   REGISTRIES: z
-    .string({ error: 'REGISTRIES is not set: list the registry hosts the edge may contact' })
+    .string({ error: 'not set: list the registry hosts the edge may contact' })
     .transform((list) => list.split(',').filter((entry) => entry.trim() !== ''))
-    .pipe(z.array(registryEntry).min(1, 'REGISTRIES lists no registry')),
+    .pipe(z.array(registryEntry).min(1, 'lists no registry')),
   DEFAULT_REGISTRY: registryName.default('docker.io'),
   DEFAULT_PLATFORM: platform.default(parsePlatform('linux/amd64')),
-  TAG_TTL_SECONDS: seconds('TAG_TTL_SECONDS').default(300),
-  STALE_IF_ERROR_SECONDS: seconds('STALE_IF_ERROR_SECONDS').default(86_400),
+  TAG_TTL_SECONDS: seconds().default(300),
+  STALE_IF_ERROR_SECONDS: seconds().default(86_400),
   // Unset, assume the strictest plan's cap: a lower guess only costs retries, a higher one
-  // lets the platform cut an answer part-way.
-  SUBREQUEST_LIMIT: z
-    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], {
-      error: 'SUBREQUEST_LIMIT must be a whole number',
-    })
-    .pipe(z.number().int().min(10, 'SUBREQUEST_LIMIT must be at least 10'))
-    .default(50),
+  // lets the platform cut an answer part-way. Fewer than 20 cannot serve a one-layer archive.
+  SUBREQUEST_LIMIT: wholeNumber(20, 10_000_000).default(50),
   PUBLIC_URL: z
-    .url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' })
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
     .refine((url) => !/[?#]/.test(url), 'PUBLIC_URL takes no query or fragment')
     .transform((url) => url.replace(/\/+$/, ''))
     .optional(),
@@ -140,7 +137,7 @@ function configError(problems: string[]): EdgeError {
   return new EdgeError(
     'UNAVAILABLE',
     500,
-    'hocker-edge is misconfigured; fix these [vars] in wrangler.toml',
+    'hocker-edge is misconfigured; fix these vars (wrangler.toml [vars], or --var)',
     { problems },
   );
 }

@@ -354,7 +354,15 @@ function withParsed(digest: Digest, stored: StoredManifest): FetchedManifest {
   };
 }
 
-/** Writes KV records for the config and layers unless the config's record already exists. */
+// Subrequests a resolution leaves for the rest of its request after the blob records: what
+// an expression, a hash lookup or the first steps of an archive still need.
+const SUBREQUESTS_AFTER_RECORDS = 10;
+
+/**
+ * Writes KV records for the config and layers unless the config's record already exists. An
+ * image with more blobs than the request can afford to record is not recorded: the records
+ * serve lookups by digest (`/hash/sha256:`, `/sha256/`), and the request itself still works.
+ */
 async function recordBlobs(
   ctx: Context,
   reference: Reference,
@@ -372,6 +380,11 @@ async function recordBlobs(
     repository: reference.repository,
     anonymous,
   }));
+  if (ctx.budget.remaining - SUBREQUESTS_AFTER_RECORDS < records.length) {
+    logEvent('warn', 'blob-records-skipped', { blobs: records.length, reason: 'subrequests' });
+    return;
+  }
+
   // The layers' records first: a present config record means the whole set is written.
   await Promise.all(records.slice(1).map((record) => ctx.store.putBlobRecord(record)));
   await ctx.store.putBlobRecord(records[0]!);

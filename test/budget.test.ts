@@ -14,11 +14,12 @@ describe('SubrequestBudget', () => {
     expect(budget.used).toBe(3);
   });
 
-  it('refuses past the limit with a 503 that asks for a retry and names what stopped', () => {
-    const budget = new SubrequestBudget(1);
-    budget.spend('a');
+  it('refuses past the limit with a 503 asking for a retry, once something was stored', () => {
+    const budget = new SubrequestBudget(2);
+    budget.spend('a KV read');
+    budget.spend('an R2 write', true);
 
-    const error = catchEdgeError(() => budget.spend('an R2 call'));
+    const error = catchEdgeError(() => budget.spend('an R2 read'));
     expect(error.status).toBe(503);
     expect(error.headers).toEqual({ 'Retry-After': '1' });
     expect(error.toBody()).toEqual({
@@ -26,17 +27,32 @@ describe('SubrequestBudget', () => {
         {
           code: 'UNAVAILABLE',
           message:
-            'this request needs more than the 1 subrequests one invocation may make ' +
-            '(SUBREQUEST_LIMIT); stopped before an R2 call. Work done so far is kept: retry',
-          detail: { subrequestLimit: 1 },
+            'this request needs more than the 2 subrequests one invocation may make ' +
+            '(SUBREQUEST_LIMIT); it stopped before an R2 read and kept what it had done: retry',
+          detail: { subrequestLimit: 2 },
         },
       ],
     });
   });
 
+  it('asks for no retry when the request stored nothing: a retry would stop there again', () => {
+    const budget = new SubrequestBudget(2);
+    budget.spend('a KV read');
+    budget.spend('an R2 read');
+
+    const error = catchEdgeError(() => budget.spend('a KV read'));
+    expect(error.status).toBe(503);
+    expect(error.headers).toEqual({});
+    expect(error.message).toBe(
+      'this request, stopped before a KV read, needs at least 3 subrequests in one ' +
+        'invocation, more than SUBREQUEST_LIMIT=2; raise it (and [limits] subrequests) ' +
+        'if your plan allows',
+    );
+  });
+
   it('requires room without spending it', () => {
     const budget = new SubrequestBudget(10);
-    budget.spend('a');
+    budget.spend('a', true);
 
     expect(() => budget.require(9, 'nine more')).not.toThrow();
     expect(catchEdgeError(() => budget.require(10, 'ten more')).message).toMatch(

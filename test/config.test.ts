@@ -125,10 +125,10 @@ describe('parseConfig REGISTRIES', () => {
     {
       name: 'REGISTRIES missing',
       input: undefined,
-      want: ['REGISTRIES: REGISTRIES is not set: list the registry hosts the edge may contact'],
+      want: ['REGISTRIES: not set: list the registry hosts the edge may contact'],
     },
-    { name: 'REGISTRIES empty', input: '', want: ['REGISTRIES: REGISTRIES lists no registry'] },
-    { name: 'only commas', input: ' , ,', want: ['REGISTRIES: REGISTRIES lists no registry'] },
+    { name: 'REGISTRIES empty', input: '', want: ['REGISTRIES: lists no registry'] },
+    { name: 'only commas', input: ' , ,', want: ['REGISTRIES: lists no registry'] },
     { name: 'a space inside', input: 'a b', want: ["REGISTRIES.0: 'a b' is not host[:port]"] },
     {
       name: 'a bare http://',
@@ -173,7 +173,7 @@ describe('parseConfig other vars', () => {
   const badTtl = (name: string, value: string) => ({
     name,
     vars: { TAG_TTL_SECONDS: value },
-    want: ['TAG_TTL_SECONDS:'],
+    want: ['TAG_TTL_SECONDS: must be a whole number of seconds from 0 to 31536000'],
   });
 
   it('fills in the defaults', () => {
@@ -260,25 +260,30 @@ describe('parseConfig other vars', () => {
     // An empty var is no number; coercing it to 0 would silently turn tag caching off.
     badTtl('TAG_TTL_SECONDS empty', ''),
     {
+      name: 'SUBREQUEST_LIMIT negative',
+      vars: { SUBREQUEST_LIMIT: '-5' },
+      want: ['SUBREQUEST_LIMIT: must be a whole number from 20 to 10000000'],
+    },
+    {
       name: 'SUBREQUEST_LIMIT not a number',
       vars: { SUBREQUEST_LIMIT: 'lots' },
-      want: ['SUBREQUEST_LIMIT: SUBREQUEST_LIMIT must be a whole number'],
+      want: ['SUBREQUEST_LIMIT: must be a whole number from 20 to 10000000'],
     },
     {
       // Too few to resolve anything: every request would fail with a puzzling 503.
       name: 'SUBREQUEST_LIMIT too small',
       vars: { SUBREQUEST_LIMIT: '3' },
-      want: ['SUBREQUEST_LIMIT: SUBREQUEST_LIMIT must be at least 10'],
+      want: ['SUBREQUEST_LIMIT: must be a whole number from 20 to 10000000'],
     },
     {
       name: 'PUBLIC_URL not a URL',
       vars: { PUBLIC_URL: 'edge.example.invalid' },
-      want: ['PUBLIC_URL: PUBLIC_URL must be an http(s) URL'],
+      want: ['PUBLIC_URL: must be an http(s) URL'],
     },
     {
       name: 'PUBLIC_URL with another scheme',
       vars: { PUBLIC_URL: 'ftp://edge.example.invalid/' },
-      want: ['PUBLIC_URL: PUBLIC_URL must be an http(s) URL'],
+      want: ['PUBLIC_URL: must be an http(s) URL'],
     },
     {
       name: 'DEFAULT_PLATFORM neither OCI nor a Nix system',

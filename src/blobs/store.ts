@@ -87,14 +87,15 @@ export class Store {
     private readonly budget: SubrequestBudget,
   ) {}
 
-  // Every binding call is a subrequest; these count it before handing out the binding.
-  private kv(): KVNamespace {
-    this.budget.spend('a KV call');
+  // Every binding call is a subrequest; these count it before handing out the binding. A
+  // write also counts as progress: a request stopped after it leaves the next one less to do.
+  private kv(access: 'read' | 'write' = 'read'): KVNamespace {
+    this.budget.spend(`a KV ${access}`, access === 'write');
     return this.records;
   }
 
-  private r2(): R2Bucket {
-    this.budget.spend('an R2 call');
+  private r2(access: 'read' | 'write' = 'read'): R2Bucket {
+    this.budget.spend(`an R2 ${access}`, access === 'write');
     return this.bucket;
   }
 
@@ -110,7 +111,7 @@ export class Store {
 
   /** Stores manifest bytes; R2 itself refuses them unless they hash to `digest`. */
   async putManifest(digest: Digest, manifest: StoredManifest): Promise<void> {
-    await this.r2().put(manifestKey(digest), manifest.bytes, {
+    await this.r2('write').put(manifestKey(digest), manifest.bytes, {
       sha256: digestHex(digest),
       httpMetadata: { contentType: manifest.mediaType },
       customMetadata: { mediaType: manifest.mediaType, anonymous: String(manifest.anonymous) },
@@ -140,7 +141,7 @@ export class Store {
    */
   beginBlob(digest: Digest, size: number, mediaType: string, anonymous: boolean): BlobWriter {
     const stream = new FixedLengthStream(size);
-    const done = this.r2()
+    const done = this.r2('write')
       .put(blobKey(digest), stream.readable, {
         sha256: digestHex(digest),
         httpMetadata: { contentType: 'application/octet-stream' },
@@ -166,7 +167,7 @@ export class Store {
 
   /** Records what a manifest said of a blob. */
   async putBlobRecord(record: BlobRecord): Promise<void> {
-    await this.kv().put(blobRecordKey(record.digest), JSON.stringify(record));
+    await this.kv('write').put(blobRecordKey(record.digest), JSON.stringify(record));
   }
 
   /** The tag's last known digest, or null. */
@@ -180,7 +181,7 @@ export class Store {
 
   /** Records that upstream just said `name:tag` is `record.digest`. */
   async putTag(name: string, tag: string, record: TagRecord): Promise<void> {
-    await this.kv().put(tagKey(name, tag), JSON.stringify(record), {
+    await this.kv('write').put(tagKey(name, tag), JSON.stringify(record), {
       expirationTtl: TAG_RECORD_LIFETIME_SECONDS,
     });
   }
@@ -192,7 +193,7 @@ export class Store {
 
   /** Writes a small JSON record under `key`. */
   async putRecord(key: string, value: unknown): Promise<void> {
-    await this.kv().put(key, JSON.stringify(value));
+    await this.kv('write').put(key, JSON.stringify(value));
   }
 
   private async intact(digest: Digest, object: R2Object, size?: number): Promise<boolean> {

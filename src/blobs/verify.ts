@@ -133,11 +133,12 @@ function stallWatchdog(reader: { cancel(reason?: unknown): Promise<void> }) {
 }
 
 // Runtime bodies arrive in 4 KiB chunks, and every chunk costs several awaits in the loop
-// above; reading blocks of 64 to 128 KiB makes the per-chunk cost vanish. Larger blocks are
-// slower, not faster: each read allocates its whole buffer however little fills it (a warm
-// pull ran at 0.50 of the registry's speed with 1 MiB blocks, 0.63 with 128 KiB; bench/).
+// above; reading blocks of up to 1 MiB makes the per-chunk cost vanish. Blocks of 128 KiB
+// made a warm pull a quarter faster locally (each read allocates its whole block), but with
+// them the storage request after a 256 MiB cold pull now and then never answered in local
+// R2 (about one suite run in three; never in many runs with 1 MiB), so 1 MiB it stays.
 const BLOCK_MIN = 64 * 1024;
-const BLOCK_MAX = 128 * 1024;
+const BLOCK_MAX = 1024 * 1024;
 
 /** A reader of `source` in large blocks where the runtime allows it (byte streams). */
 function blockReader(source: ReadableStream<Uint8Array>) {

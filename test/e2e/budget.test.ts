@@ -20,7 +20,8 @@ const MANY = 10;
 // is exactly what MANY layers need, so a stream that spent one more than it set aside would
 // be cut, and show.
 const LIMIT = 6 + 3 * MANY + 1;
-const TOO_MANY = 15;
+// More layers than the cap can record in KV in one request, let alone archive.
+const TOO_MANY = 30;
 
 let registry: StartedRegistry;
 let capped: StartedEdge;
@@ -29,6 +30,8 @@ let many: BuiltManifest;
 let tooMany: BuiltManifest;
 let forNix: BuiltManifest;
 let privateMany: BuiltManifest;
+let least: StartedEdge;
+let one: BuiltManifest;
 
 beforeAll(async () => {
   // Token auth: every cold request also pays for its token.
@@ -41,15 +44,20 @@ beforeAll(async () => {
   await pushImage(registry, 'budget/nix', forNix, '1.0');
   privateMany = buildTestImage(MANY);
   await pushImage(registry, 'private/many', privateMany, '1.0');
+  one = buildTestImage(1);
+  await pushImage(registry, 'budget/one', one, '1.0');
 
   const registries = [`http://${registry.host}`];
   capped = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } });
   ample = await startEdge({ registries });
+  // The least SUBREQUEST_LIMIT the edge accepts.
+  least = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: '20' } });
 });
 
 afterAll(async () => {
   await capped?.stop({ keepState: false });
   await ample?.stop({ keepState: false });
+  await least?.stop({ keepState: false });
   await registry?.stop();
 });
 
@@ -170,14 +178,34 @@ it('says, without Retry-After, when even a warm archive cannot fit the cap', asy
   );
 });
 
-it('pins an image too large to archive under the cap: hashes need few subrequests', async () => {
+it('pins an image too large to archive or even record under the cap', async () => {
   const path = `${registry.host}/budget/too-many:1.0`;
-  const response = await fetch(`${capped.url}/hash/${path}`);
-  const body = (await response.json()) as { manifestDigest: string; layers: { digest: string }[] };
+  const hash = await fetch(`${capped.url}/hash/${path}`);
+  const body = (await hash.json()) as { manifestDigest: string; layers: { digest: string }[] };
+  const nix = await fetch(`${capped.url}/nix/${path}`);
+  const text = await nix.text();
 
-  expect(response.status).toBe(200);
+  expect(hash.status).toBe(200);
   expect(body.manifestDigest).toBe(tooMany.digest);
   expect(body.layers.map((layer) => layer.digest)).toEqual(tooMany.layers.map((l) => l.digest));
+  expect(nix.status).toBe(200);
+  for (const layer of tooMany.layers) expect(text).toContain(layer.digest);
+  // The blob records it had no room for are skipped, and it says so.
+  expect(capped.output()).toContain('"event":"blob-records-skipped","blobs":31');
+});
+
+it('never asks for retries that cannot help, even at the least limit it takes', async () => {
+  const url = imageUrl(least, 'budget/one', one);
+  const answers: { status: number; retryAfter: string | null }[] = [];
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    answers.push({ status: response.status, retryAfter: response.headers.get('Retry-After') });
+    if (response.status === 200 || response.headers.get('Retry-After') === null) break;
+  }
+
+  expect(answers.at(-1)).toEqual({ status: 200, retryAfter: null });
+  expect(answers.slice(0, -1).every((a) => a.status === 503 && a.retryAfter === '1')).toBe(true);
 });
 
 it('stops asking for retries once every layer is known and it still cannot fit', async () => {
