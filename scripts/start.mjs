@@ -73,6 +73,13 @@ async function main() {
     console.error(`${error.message}\n${USAGE}`);
     process.exit(2);
   }
+  if (!options.front) {
+    try {
+      await ensureFree(options.ip, options.port);
+    } catch (error) {
+      cannotListen(options, error);
+    }
+  }
 
   const worker = await unstable_startWorker({
     config: options.config,
@@ -108,12 +115,14 @@ async function main() {
     try {
       front = await listenFront(options.ip, options.port, Number(inner.port));
     } catch (error) {
-      console.error(`hocker-edge cannot listen on ${options.ip}:${options.port}: ${error.message}`);
       await worker.dispose().catch(() => undefined);
-      process.exit(1);
+      cannotListen(options, error);
     }
   }
-  console.log(`hocker-edge ready on ${front === null ? inner.origin : originOf(front)}`);
+  // wrangler prints its own "Ready on" line with workerd's private port: name ours plainly.
+  const behind =
+    front === null ? '' : ` (use this one: workerd listens behind it on ${inner.host})`;
+  console.log(`hocker-edge ready on ${front === null ? inner.origin : originOf(front)}${behind}`);
 
   const stop = async () => {
     front?.close();
@@ -129,34 +138,68 @@ function originOf(server) {
   return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
+function cannotListen(options, error) {
+  console.error(`hocker-edge cannot listen on ${options.ip}:${options.port}: ${error.message}`);
+  process.exit(1);
+}
+
 // The first byte of a TLS ClientHello (a handshake record).
 const TLS_HANDSHAKE = 0x16;
+// A connection that sends nothing is closed after this long, as workerd itself does.
+const FIRST_BYTE_TIMEOUT_MS = 15_000;
 
 /** Listens on ip:port and hands each plain-HTTP connection to the worker on innerPort. */
 function listenFront(ip, port, innerPort) {
-  const server = createServer((client) => {
+  // Half-open connections stay open: a client may send its request and shut its side at
+  // once (nc -N, HTTP/1.0 tools), and still wait for the answer.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    let relaying = false;
+    client.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => client.destroy());
+    client.on('error', () => client.destroy());
+    client.once('end', () => {
+      if (!relaying) client.end();
+    });
     client.once('data', (first) => {
+      client.setTimeout(0);
       if (first[0] === TLS_HANDSHAKE) {
         client.destroy();
         return;
       }
+      relaying = true;
       client.pause();
-      const worker = createConnection({ host: '127.0.0.1', port: innerPort }, () => {
-        worker.write(first);
-        client.pipe(worker);
-        worker.pipe(client);
-      });
-      worker.on('error', () => client.destroy());
-      client.on('close', () => worker.destroy());
-      worker.on('close', () => client.destroy());
+      relay(client, first, innerPort);
     });
-    client.on('error', () => client.destroy());
   });
 
+  return listening(server, ip, port);
+}
+
+// Both directions are piped, ends included, so a half-close passes through to workerd.
+function relay(client, first, innerPort) {
+  const worker = createConnection({ host: '127.0.0.1', port: innerPort, allowHalfOpen: true });
+  worker.once('connect', () => {
+    worker.write(first);
+    client.pipe(worker);
+    worker.pipe(client);
+  });
+  worker.on('error', () => client.destroy());
+  worker.on('close', (hadError) => {
+    if (hadError) client.destroy();
+  });
+  client.on('close', () => worker.destroy());
+}
+
+function listening(server, ip, port) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, ip, () => resolve(server));
   });
+}
+
+/** Throws unless ip:port can be listened on (workerd alone would only log that it cannot). */
+async function ensureFree(ip, port) {
+  const probe = await listening(createServer(), ip, port);
+  await new Promise((resolve) => probe.close(resolve));
 }
 
 main().catch((error) => {
