@@ -56,8 +56,10 @@ export async function storedPlatformManifest(
   if (stored === null || !stored.anonymous) {
     const platform = entry.platform === undefined ? 'a platform' : formatPlatform(entry.platform);
     throw fail.manifestUnknown(
-      `the index names ${entry.digest} for ${platform}, which this edge does not hold: POST ` +
-        `that manifest itself to ${pinned}, or GET ${pinned} once so the edge fetches it`,
+      `the index names ${entry.digest} for ${platform}, which this edge does not hold. ` +
+        `POST that platform's manifest to ${pinned} instead (its expression is the one ` +
+        `this request would give), or GET ${pinned} once so the edge keeps it, then POST ` +
+        'the index again',
       { digest: entry.digest },
     );
   }

@@ -29,7 +29,14 @@ export function pathAfter(url: URL, prefix: string): string {
 /** `?platform=`, as an OCI platform or a Nix system; the configured default when absent. */
 export function platformParam(url: URL, config: Config): Platform {
   const value = url.searchParams.get('platform');
-  return value === null || value === '' ? config.defaultPlatform : parsePlatform(value);
+  if (value === null || value === '') return config.defaultPlatform;
+  if (value.trim().toLowerCase() === 'all') {
+    throw fail.unsupported(
+      'platform=all is for /nix (one expression listing every platform); ' +
+        'here name one platform, such as linux/arm64/v8 or aarch64-linux',
+    );
+  }
+  return parsePlatform(value);
 }
 
 /** Whether the caller named a platform (rather than taking the default). */

@@ -25,6 +25,7 @@ const V2_PATH = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/;
 
 /** Parses a `/v2/` path (after the base) into a reference, or throws `NAME_INVALID`. */
 export function parseV2Path(path: string, ns: string | undefined, config: Config): V2Target {
+  refuseUnservedApis(path);
   const match = V2_PATH.exec(path);
   if (match === null) {
     throw fail.nameInvalid(
@@ -48,6 +49,24 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
   const suffix = kind === 'tags' ? '' : `${separator}${target}`;
   const reference = parseReference(`${registry}${name}${suffix}`, config.defaultRegistry);
   return { reference, kind };
+}
+
+// Parts of the distribution API a read-only mirror of named images does not serve: say so,
+// rather than call the path a bad name.
+function refuseUnservedApis(path: string): void {
+  if (/^\/v2\/_catalog\/?$/.test(path)) {
+    throw fail.unsupported('the edge lists no catalog: name a repository', undefined, 404);
+  }
+  if (/\/blobs\/uploads(\/|$)/.test(path)) {
+    throw fail.unsupported(
+      'this edge is a read-only mirror: push to the registry itself',
+      undefined,
+      405,
+    );
+  }
+  if (/\/referrers\/[^/]+$/.test(path)) {
+    throw fail.unsupported('the edge does not serve the referrers API', undefined, 404);
+  }
 }
 
 // A mirror URL configured with `/v2` in it, which the client then adds again.

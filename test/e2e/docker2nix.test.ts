@@ -97,7 +97,19 @@ describe('POST of an index before its platform manifests are held', () => {
     expect(errorCode(answer)).toBe('MANIFEST_UNKNOWN');
     const arm = fixtures.index.manifests.find((m) => m.platform.architecture === 'arm64')!;
     const pinned = `/nix/${repo('index')}@${arm.digest}`;
-    expect(answer.text).toContain(`POST that manifest itself to ${pinned}`);
+    expect(answer.text).toContain(`POST that platform's manifest to ${pinned} instead`);
+  });
+
+  it('answers the index once its platform manifest was fetched, as the message says', async () => {
+    const index = fixtures.index.top;
+    const arm = fixtures.index.manifests.find((m) => m.platform.architecture === 'arm64')!;
+    const path = `/nix/${repo('index')}:1.0?platform=aarch64-linux`;
+    expect((await get(`/nix/${repo('index')}@${arm.digest}`)).status).toBe(200);
+
+    const answer = await post(path, index.bytes!);
+
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.text).toContain(arm.digest);
   });
 });
 
