@@ -43,9 +43,17 @@ export class SubrequestBudget {
   // A retry goes further only if this request stored something; otherwise it would spend the
   // same subrequests on the same work and stop at the same place.
   private exhausted(what: string): EdgeError {
-    return this.wrote
-      ? budgetExhausted(this.limit, what)
-      : budgetTooSmall(this.limit, this.limit + 1, `this request, stopped before ${what},`);
+    if (this.wrote) return budgetExhausted(this.limit, what);
+
+    return new EdgeError(
+      'UNAVAILABLE',
+      503,
+      `this request needs more than the ${this.limit} subrequests one invocation may make ` +
+        `(SUBREQUEST_LIMIT); it stopped before ${what} having stored nothing a retry could ` +
+        'reuse, so a retry would stop there too: raise it (and [limits] subrequests) if your ' +
+        'plan allows',
+      { subrequestLimit: this.limit },
+    );
   }
 }
 

@@ -115,10 +115,12 @@ const envSchema = z.object({
 export function parseConfig(env: Env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
+    // One value can fail several checks with the same message (a huge number: not a safe
+    // integer, and over the maximum); each problem is reported once.
     const problems = parsed.error.issues.map(
       (issue) => `${issue.path.join('.')}: ${issue.message}`,
     );
-    throw configError(problems);
+    throw configError([...new Set(problems)]);
   }
 
   const vars = parsed.data;

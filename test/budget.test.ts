@@ -44,9 +44,10 @@ describe('SubrequestBudget', () => {
     expect(error.status).toBe(503);
     expect(error.headers).toEqual({});
     expect(error.message).toBe(
-      'this request, stopped before a KV read, needs at least 3 subrequests in one ' +
-        'invocation, more than SUBREQUEST_LIMIT=2; raise it (and [limits] subrequests) ' +
-        'if your plan allows',
+      'this request needs more than the 2 subrequests one invocation may make ' +
+        '(SUBREQUEST_LIMIT); it stopped before a KV read having stored nothing a retry could ' +
+        'reuse, so a retry would stop there too: raise it (and [limits] subrequests) if your ' +
+        'plan allows',
     );
   });
 

@@ -302,6 +302,8 @@ describe('parseConfig other vars', () => {
       want: ['DEFAULT_REGISTRY:'],
     },
     // parseConfig promises to name every variable that is wrong, not only the first kind.
+    // Past the safe integers a value fails two checks with one message: it is reported once.
+    badTtl('TAG_TTL_SECONDS beyond the safe integers', '99999999999999999999'),
     {
       name: 'several vars at once, DEFAULT_PLATFORM included',
       vars: { REGISTRIES: undefined, TAG_TTL_SECONDS: 'x', DEFAULT_PLATFORM: 'bogus' },

@@ -88,9 +88,10 @@ export class Store {
   ) {}
 
   // Every binding call is a subrequest; these count it before handing out the binding. A
-  // write also counts as progress: a request stopped after it leaves the next one less to do.
-  private kv(access: 'read' | 'write' = 'read'): KVNamespace {
-    this.budget.spend(`a KV ${access}`, access === 'write');
+  // write of something new also counts as progress: a request stopped after it leaves the
+  // next one less to do. Refreshing a tag's confirmation does not: any request redoes it.
+  private kv(access: 'read' | 'write' | 'refresh' = 'read'): KVNamespace {
+    this.budget.spend(`a KV ${access === 'read' ? 'read' : 'write'}`, access === 'write');
     return this.records;
   }
 
@@ -181,7 +182,7 @@ export class Store {
 
   /** Records that upstream just said `name:tag` is `record.digest`. */
   async putTag(name: string, tag: string, record: TagRecord): Promise<void> {
-    await this.kv('write').put(tagKey(name, tag), JSON.stringify(record), {
+    await this.kv('refresh').put(tagKey(name, tag), JSON.stringify(record), {
       expirationTtl: TAG_RECORD_LIFETIME_SECONDS,
     });
   }

@@ -23,18 +23,26 @@ export interface V2Target {
 
 const V2_PATH = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/;
 
-/** Parses a `/v2/` path (after the base) into a reference, or throws `NAME_INVALID`. */
-export function parseV2Path(path: string, ns: string | undefined, config: Config): V2Target {
+/**
+ * Parses a `/v2/` path (after the base) into a reference, or throws `NAME_INVALID`. Messages
+ * quote `asSent`, the path as the client wrote it (the prefix form is rewritten to `path`).
+ */
+export function parseV2Path(
+  path: string,
+  ns: string | undefined,
+  config: Config,
+  asSent = path,
+): V2Target {
   refuseUnservedApis(path);
   const match = V2_PATH.exec(path);
   if (match === null) {
     throw fail.nameInvalid(
-      `'${path}' is not /v2/<registry>/<repository>/manifests|blobs/<tag or digest> ` +
+      `'${asSent}' is not /v2/<registry>/<repository>/manifests|blobs/<tag or digest> ` +
         'or /v2/<registry>/<repository>/tags/list',
     );
   }
   const [, name, kind, target] = match as unknown as [string, string, V2Target['kind'], string];
-  if (name.startsWith('v2/') || name.includes('/v2/')) throw doubledV2(path);
+  if (name.startsWith('v2/') || name.includes('/v2/')) throw doubledV2(asSent);
 
   const firstComponent = name.split('/', 1)[0]!;
   const hasRegistry = /[.:]/.test(firstComponent) || firstComponent === 'localhost';
@@ -54,7 +62,7 @@ export function parseV2Path(path: string, ns: string | undefined, config: Config
 // Parts of the distribution API a read-only mirror of named images does not serve: say so,
 // rather than call the path a bad name.
 function refuseUnservedApis(path: string): void {
-  if (/^\/v2\/_catalog\/?$/.test(path)) {
+  if (/^\/v2\/(?:[^/]+\/)?_catalog\/?$/.test(path)) {
     throw fail.unsupported('the edge lists no catalog: name a repository', undefined, 404);
   }
   if (/\/blobs\/uploads(\/|$)/.test(path)) {
@@ -91,6 +99,7 @@ export const v2 = new Hono<AppEnv>();
 // the credentials they hold only after a challenge there. Without any, they carry on
 // anonymously, and anonymous pulls work as before.
 v2.get('/v2/', (c) => answerBase(c.get('ctx')));
+v2.get('/v2', (c) => answerBase(c.get('ctx')));
 
 function answerBase(ctx: Context): Response {
   if (ctx.credentials === undefined) {
@@ -105,6 +114,7 @@ function answerBase(ctx: Context): Response {
 const PREFIX = '/:prefix{[^/]*[.:][^/]*|localhost}/v2';
 
 v2.get(`${PREFIX}/`, (c) => answerBase(c.get('ctx')));
+v2.get(PREFIX, (c) => answerBase(c.get('ctx')));
 
 v2.get(`${PREFIX}/*`, async (c) => {
   const url = new URL(c.req.url);
@@ -134,11 +144,8 @@ v2.get('/v2/*', async (c) => {
  */
 async function answerV2(c: HonoContext<AppEnv>, url: URL, path: string): Promise<Response> {
   const ctx = c.get('ctx');
-  const { reference, kind } = parseV2Path(
-    path,
-    url.searchParams.get('ns') ?? undefined,
-    ctx.config,
-  );
+  const ns = url.searchParams.get('ns') ?? undefined;
+  const { reference, kind } = parseV2Path(path, ns, ctx.config, url.pathname);
   ctx.log.set({ reference: `${reference.registry}/${reference.repository}` });
   const isHead = c.req.method === 'HEAD';
 

@@ -9,9 +9,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startEdge, type StartedEdge } from '../harness/edge';
-import { buildImage, buildLayer, type BuiltManifest } from '../harness/image-builder';
+import {
+  buildImage,
+  buildIndex,
+  buildLayer,
+  type BuiltIndex,
+  type BuiltManifest,
+} from '../harness/image-builder';
 import { nixHash32, nixPrefetchUrl } from '../harness/nix';
-import { pushImage } from '../harness/push-image';
+import { pushImage, pushIndex } from '../harness/push-image';
 import { basicAuthorization, READER } from '../harness/users';
 import { startRegistry, type StartedRegistry } from '../harness/registry';
 
@@ -31,6 +37,8 @@ let tooMany: BuiltManifest;
 let forNix: BuiltManifest;
 let privateMany: BuiltManifest;
 let least: StartedEdge;
+let untrusting: StartedEdge;
+let wide: BuiltIndex;
 let one: BuiltManifest;
 
 beforeAll(async () => {
@@ -46,18 +54,26 @@ beforeAll(async () => {
   await pushImage(registry, 'private/many', privateMany, '1.0');
   one = buildTestImage(1);
   await pushImage(registry, 'budget/one', one, '1.0');
+  wide = buildIndex('oci', WIDE_PLATFORMS.map(buildPlatformImage));
+  await pushIndex(registry, 'budget/wide', wide, '1.0');
 
   const registries = [`http://${registry.host}`];
   capped = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } });
   ample = await startEdge({ registries });
   // The least SUBREQUEST_LIMIT the edge accepts.
   least = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: '20' } });
+  // Every request revalidates its tag, and so rewrites the tag's record: no progress.
+  untrusting = await startEdge({
+    registries,
+    vars: { SUBREQUEST_LIMIT: '20', TAG_TTL_SECONDS: '0' },
+  });
 });
 
 afterAll(async () => {
   await capped?.stop({ keepState: false });
   await ample?.stop({ keepState: false });
   await least?.stop({ keepState: false });
+  await untrusting?.stop({ keepState: false });
   await registry?.stop();
 });
 
@@ -70,6 +86,14 @@ function buildTestImage(layers: number): BuiltManifest {
     platform: { architecture: 'amd64', os: 'linux' },
     layers: built,
   });
+}
+
+// More platforms than one invocation at the least limit can pin at once, even warm.
+const WIDE_PLATFORMS = ['amd64', 'arm64', 'ppc64le', 's390x', 'riscv64', '386', 'mips64le'];
+
+function buildPlatformImage(architecture: string): BuiltManifest {
+  const layer = buildLayer({ [`arch/${architecture}`]: randomBytes(1024) }, 'oci');
+  return buildImage({ format: 'oci', platform: { architecture, os: 'linux' }, layers: [layer] });
 }
 
 function imageUrl(edge: StartedEdge, repository: string, image: BuiltManifest): string {
@@ -206,6 +230,23 @@ it('never asks for retries that cannot help, even at the least limit it takes', 
 
   expect(answers.at(-1)).toEqual({ status: 200, retryAfter: null });
   expect(answers.slice(0, -1).every((a) => a.status === 503 && a.retryAfter === '1')).toBe(true);
+});
+
+it('does not count a tag refreshed on every request as progress to retry for', async () => {
+  const url = `${untrusting.url}/nix/${registry.host}/budget/wide:1.0?platform=all`;
+  const answers: { status: number; retryAfter: string | null }[] = [];
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    answers.push({ status: response.status, retryAfter: response.headers.get('Retry-After') });
+    if (response.status === 200 || response.headers.get('Retry-After') === null) break;
+  }
+
+  // Retries are asked for while platform manifests and their blob records are still being
+  // stored, a few a try; once a try only refreshes the tag, the refusal says no retry helps.
+  const last = answers.at(-1)!;
+  expect(last).toEqual({ status: 503, retryAfter: null });
+  expect(answers.length).toBeLessThanOrEqual(2 * WIDE_PLATFORMS.length + 2);
 });
 
 it('stops asking for retries once every layer is known and it still cannot fit', async () => {

@@ -60,6 +60,24 @@ describe('manifests', () => {
 });
 
 describe('path shapes (C54)', () => {
+  it.each(['/v2', '/PREFIX/v2'])(
+    'answers %s without a slash as the version check',
+    async (base) => {
+      const response = await fetch(`${edge.url}${base.replace('PREFIX', proxy.host)}`);
+
+      expect(response.status).toBe(401);
+      expect(response.headers.get('WWW-Authenticate')).toBe('Basic realm="hocker-edge"');
+    },
+  );
+
+  it('answers the catalog before /v2 as at /v2/: not served', async () => {
+    const response = await fetch(`${edge.url}/${proxy.host}/v2/_catalog`);
+    const body = (await response.json()) as { errors: { code: string }[] };
+
+    expect(response.status).toBe(404);
+    expect(body.errors[0]?.code).toBe('UNSUPPORTED');
+  });
+
   it('answers the version check before /v2 as at /v2/: a challenge, or {}', async () => {
     const bare = await fetch(`${edge.url}/${proxy.host}/v2/`);
     const withCredentials = await fetch(`${edge.url}/${proxy.host}/v2/`, {
@@ -86,6 +104,8 @@ describe('path shapes (C54)', () => {
       expect(response.status, path).toBe(404);
       expect(body.errors[0]?.code, path).toBe('NAME_UNKNOWN');
       expect(body.errors[0]?.message, path).toMatch(/has \/v2 twice: a mirror URL names/);
+      // The path quoted is the one the client sent, whichever shape it had.
+      expect(body.errors[0]?.message, path).toContain(`'${path.split('?')[0]}'`);
     }
     expect(proxy.requests.length).toBe(before);
   });
