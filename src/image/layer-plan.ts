@@ -33,6 +33,10 @@ const SUBREQUESTS_PER_STREAMED_LAYER = 3;
 // What a warm archive costs before its layers: the manifest from R2 and the check of its
 // blob records (resolve.ts), the config's KV record, R2 head and get, and this plan's record.
 const SUBREQUESTS_BEFORE_LAYERS = 6;
+// A caller with credentials may be reading bytes fetched with them, and each such blob (the
+// manifest, the config, every layer) is checked with the registry before it is served: a
+// HEAD as the caller, at worst after a 401 and a token request (blobs/pull.ts, resolve.ts).
+const SUBREQUESTS_PER_ACCESS_CHECK = 3;
 // The KV write of the archive's fingerprint once it has streamed whole (fingerprint.ts).
 const SUBREQUESTS_AFTER_STREAMING = 1;
 // What learning one uncached layer usually costs: its KV record and R2 head, a token, the GET,
@@ -57,9 +61,10 @@ export async function planLayers(
   diffIds: Digest[],
 ): Promise<LayerPlan> {
   const wanted = distinctLayers(image.layers, diffIds);
-  const streamingSubrequests =
-    wanted.length * SUBREQUESTS_PER_STREAMED_LAYER + SUBREQUESTS_AFTER_STREAMING;
-  const warm = SUBREQUESTS_BEFORE_LAYERS + streamingSubrequests;
+  const checks = ctx.credentials === undefined ? 0 : SUBREQUESTS_PER_ACCESS_CHECK;
+  const perLayer = SUBREQUESTS_PER_STREAMED_LAYER + checks;
+  const streamingSubrequests = wanted.length * perLayer + SUBREQUESTS_AFTER_STREAMING;
+  const warm = SUBREQUESTS_BEFORE_LAYERS + 2 * checks + streamingSubrequests;
   if (warm > ctx.budget.limit) {
     throw budgetTooSmall(ctx.budget.limit, warm, `an archive of ${wanted.length} layers`);
   }

@@ -49,18 +49,22 @@ const CTR_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 20_000;
 const NAMESPACE = 'hocker-edge-test';
 
-/** Whether containerd and ctr can run here, and if not, why (shown where tests are skipped). */
+/**
+ * Whether containerd and ctr can run here: not without root (the tests then say why they are
+ * skipped); as root they must, or this throws.
+ */
 export async function containerdUsable(): Promise<{ ok: true } | { ok: false; reason: string }> {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'not root: containerd needs root' };
 
+  // As root the tools must work: a broken one fails the suite loudly, it is never skipped.
   for (const cmd of ['containerd', 'ctr']) {
-    try {
-      const version = await runClient(cmd, ['--version'], { timeoutMs: 10_000 });
-      if (version.code !== 0) {
-        return { ok: false, reason: `${cmd} --version exited ${version.code}: ${version.stderr}` };
-      }
-    } catch (err) {
-      return { ok: false, reason: `${cmd} cannot start (apt-get install containerd): ${err}` };
+    const version = await runClient(cmd, ['--version'], { timeoutMs: 60_000 }).catch(
+      (err: unknown) => {
+        throw new Error(`${cmd} cannot start (apt-get install containerd): ${String(err)}`);
+      },
+    );
+    if (version.code !== 0) {
+      throw new Error(`${cmd} --version exited ${version.code}: ${version.stderr}`);
     }
   }
 

@@ -53,20 +53,25 @@ export interface Podman {
 
 const PODMAN_TIMEOUT_MS = 90_000;
 
-/** Whether podman can run here, and if not, why (shown where the tests are skipped). */
+/**
+ * Whether podman can run here: not without root (the tests then say why they are skipped); as
+ * root it must, or this throws.
+ */
 export async function podmanUsable(): Promise<{ ok: true } | { ok: false; reason: string }> {
   if (process.getuid?.() !== 0) {
     return { ok: false, reason: 'not root (rootless podman needs subuids set up)' };
   }
 
-  try {
-    const version = await runClient('podman', ['--version'], { timeoutMs: 10_000 });
-    if (version.code === 0) return { ok: true };
-    const why = `podman --version exited ${version.code}: ${version.stderr.trim()}`;
-    return { ok: false, reason: why };
-  } catch (err) {
-    return { ok: false, reason: `podman cannot start (apt-get install podman): ${String(err)}` };
+  // As root podman must work: a broken one fails the suite loudly, it is never skipped.
+  const version = await runClient('podman', ['--version'], { timeoutMs: 60_000 }).catch(
+    (err: unknown) => {
+      throw new Error(`podman cannot start (apt-get install podman): ${String(err)}`);
+    },
+  );
+  if (version.code !== 0) {
+    throw new Error(`podman --version exited ${version.code}: ${version.stderr.trim()}`);
   }
+  return { ok: true };
 }
 
 /**
