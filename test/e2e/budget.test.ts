@@ -58,15 +58,14 @@ beforeAll(async () => {
   await pushIndex(registry, 'budget/wide', wide, '1.0');
 
   const registries = [`http://${registry.host}`];
-  capped = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } });
-  ample = await startEdge({ registries });
-  // The least SUBREQUEST_LIMIT the edge accepts.
-  least = await startEdge({ registries, vars: { SUBREQUEST_LIMIT: '20' } });
-  // Every request revalidates its tag, and so rewrites the tag's record: no progress.
-  untrusting = await startEdge({
-    registries,
-    vars: { SUBREQUEST_LIMIT: '20', TAG_TTL_SECONDS: '0' },
-  });
+  [capped, ample, least, untrusting] = await Promise.all([
+    startEdge({ registries, vars: { SUBREQUEST_LIMIT: String(LIMIT) } }),
+    startEdge({ registries }),
+    // The least SUBREQUEST_LIMIT the edge accepts.
+    startEdge({ registries, vars: { SUBREQUEST_LIMIT: '20' } }),
+    // Every request revalidates its tag, and so rewrites the tag's record: no progress.
+    startEdge({ registries, vars: { SUBREQUEST_LIMIT: '20', TAG_TTL_SECONDS: '0' } }),
+  ]);
 });
 
 afterAll(async () => {
