@@ -179,6 +179,24 @@ it('serves a warm archive for one KV read before its streams, as it planned', as
     .toEqual([{ event: 'image-streamed', subrequests: 6 + 3 * MANY + 1, planned: LIMIT }]);
 });
 
+/** A status, and the `Retry-After` that came with it. */
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+}
+
+/** GETs `url` as a client that honours 503 + Retry-After would, at most `tries` times. */
+async function retryWhileAsked(url: string, tries: number): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  for (let attempt = 0; attempt < tries; attempt++) {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    answers.push({ status: response.status, retryAfter: response.headers.get('Retry-After') });
+    if (response.status !== 503 || response.headers.get('Retry-After') === null) break;
+  }
+  return answers;
+}
+
 interface StreamedEvent {
   subrequests: number;
   planned: number;
@@ -224,13 +242,7 @@ it('pins an image too large to archive or even record under the cap', async () =
 
 it('never asks for retries that cannot help, even at the least limit it takes', async () => {
   const url = imageUrl(least, 'budget/one', one);
-  const answers: { status: number; retryAfter: string | null }[] = [];
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const response = await fetch(url);
-    await response.arrayBuffer();
-    answers.push({ status: response.status, retryAfter: response.headers.get('Retry-After') });
-    if (response.status === 200 || response.headers.get('Retry-After') === null) break;
-  }
+  const answers = await retryWhileAsked(url, 8);
 
   expect(answers.at(-1)).toEqual({ status: 200, retryAfter: null });
   expect(answers.slice(0, -1).every((a) => a.status === 503 && a.retryAfter === '1')).toBe(true);
@@ -238,13 +250,7 @@ it('never asks for retries that cannot help, even at the least limit it takes', 
 
 it('does not count a tag refreshed on every request as progress to retry for', async () => {
   const url = `${untrusting.url}/nix/${registry.host}/budget/wide:1.0?platform=all`;
-  const answers: { status: number; retryAfter: string | null }[] = [];
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const response = await fetch(url);
-    await response.arrayBuffer();
-    answers.push({ status: response.status, retryAfter: response.headers.get('Retry-After') });
-    if (response.status === 200 || response.headers.get('Retry-After') === null) break;
-  }
+  const answers = await retryWhileAsked(url, 20);
 
   // Retries are asked for while platform manifests and their blob records are still being
   // stored, a few a try; once a try only refreshes the tag, the refusal says no retry helps.
