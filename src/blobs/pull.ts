@@ -82,13 +82,25 @@ async function fromCache(
   // is hashed again on its way out, so bytes changed at rest can never be served as good.
   if (range !== null) return { ...opened, body: object.body };
 
-  const verified = verifiedStream(object.body, digest, head.size);
-  const body = withLength(verified, head.size, digest, (error) => {
+  return { ...opened, body: cachedBody(ctx, digest, head.size, object) };
+}
+
+/**
+ * A whole cached blob's bytes, hashed again on their way out: bytes changed at rest fail the
+ * stream, and the object is dropped so the next request fetches the blob anew.
+ */
+export function cachedBody(
+  ctx: Context,
+  digest: Digest,
+  size: number,
+  object: R2ObjectBody,
+): ReadableStream<Uint8Array> {
+  const verified = verifiedStream(object.body, digest, size);
+  return withLength(verified, size, digest, (error) => {
     if (!(error instanceof VerificationError)) return;
     logEvent('error', 'cache-corrupt', { digest, reason: error.message });
     ctx.waitUntil(ctx.store.deleteBlob(digest));
   });
-  return { ...opened, body };
 }
 
 async function fromUpstream(

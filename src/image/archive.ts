@@ -11,7 +11,7 @@ import { type Digest, digestHex, isDigest } from '../digest';
 import { fail } from '../errors';
 import { type Descriptor, requireImageConfig } from '../registry/manifest';
 import type { Context, ResolvedImage } from '../resolve';
-import { layerFileName, openLayerTar } from './layers';
+import { layerFileName, openPlannedLayerTar } from './layers';
 import { planLayers } from './layer-plan';
 import { END_OF_ARCHIVE, entrySize, fileHeader, padding } from './tar';
 
@@ -148,7 +148,7 @@ async function* layerChunks(
   layer: Descriptor,
   size: number,
 ): AsyncGenerator<Uint8Array> {
-  const reader = (await openLayerTar(ctx, image.reference, layer)).getReader();
+  const reader = (await openPlannedLayerTar(ctx, image.reference, layer)).getReader();
   let written = 0;
   try {
     for (;;) {

@@ -4,8 +4,9 @@
  * route checks that the streams fit before it answers. A layer not yet known is learned
  * (fetched, cached, decompressed once) only while a layer's worth of subrequests remains.
  * When the budget runs out part-way the request ends with a 503 before any byte, and what was
- * learned stays in KV and R2, so a retry goes further. Once every layer is known and cached,
- * one KV record names them all and a warm archive costs a single KV read before its streams.
+ * learned stays in KV and R2, so a retry goes further. One KV record per archive holds the
+ * layers known so far; once it names them all, a warm archive costs a single KV read before
+ * its streams, which read each layer from R2 once.
  */
 import { z } from 'zod';
 import { budgetTooSmall } from '../budget';
@@ -28,8 +29,8 @@ export interface LayerPlan {
   remembered: boolean;
 }
 
-// Streaming one cached layer reads its KV record, heads and gets it in R2 (blobs/pull.ts).
-const SUBREQUESTS_PER_STREAMED_LAYER = 3;
+// Streaming one planned layer is one R2 read (layers.ts, `openPlannedLayerTar`).
+const SUBREQUESTS_PER_STREAMED_LAYER = 1;
 // What a warm archive costs before its layers: the manifest from R2 and the check of its
 // blob records (resolve.ts), the config's KV record, R2 head and get, and this plan's record.
 const SUBREQUESTS_BEFORE_LAYERS = 6;
@@ -69,24 +70,40 @@ export async function planLayers(
     throw budgetTooSmall(ctx.budget.limit, warm, `an archive of ${wanted.length} layers`);
   }
 
-  const remembered = await rememberedPlan(ctx, image.manifestDigest, wanted);
-  if (remembered !== null) return { layers: remembered, streamingSubrequests, remembered: true };
-
-  const layers: PlannedLayer[] = [];
-  let allCached = true;
-  for (const { layer, diffId } of wanted) {
-    const known = await knownDiffFacts(ctx, layer, diffId);
-    if (known !== null) {
-      layers.push({ layer, facts: known });
-      continue;
-    }
-    ctx.budget.require(SUBREQUESTS_PER_LEARNED_LAYER, `learning layer ${layer.digest}`);
-    const learned = await learnDiffFacts(ctx, image.reference, layer, diffId);
-    layers.push({ layer, facts: learned.facts });
-    allCached &&= learned.cached;
+  const remembered = await rememberedFacts(ctx, image.manifestDigest);
+  const fromRecord = (layer: Descriptor, diffId: Digest) => {
+    const facts = remembered.get(layer.digest);
+    return facts?.diffId === diffId ? facts : null;
+  };
+  if (wanted.every(({ layer, diffId }) => fromRecord(layer, diffId) !== null)) {
+    const layers = wanted.map(({ layer, diffId }) => ({
+      layer,
+      facts: fromRecord(layer, diffId)!,
+    }));
+    return { layers, streamingSubrequests, remembered: true };
   }
 
-  if (allCached) await rememberPlan(ctx, image.manifestDigest, layers);
+  // Every layer known here is cached; the record keeps them for the next request, even when
+  // this one stops part-way, so no request reads the same facts one by one again.
+  const known = new Map<Digest, DiffFacts>();
+  const layers: PlannedLayer[] = [];
+  try {
+    for (const { layer, diffId } of wanted) {
+      const facts = fromRecord(layer, diffId) ?? (await knownDiffFacts(ctx, layer, diffId));
+      if (facts !== null) {
+        known.set(layer.digest, facts);
+        layers.push({ layer, facts });
+        continue;
+      }
+      // One more for the record, written whatever happens next.
+      ctx.budget.require(SUBREQUESTS_PER_LEARNED_LAYER + 1, `learning layer ${layer.digest}`);
+      const learned = await learnDiffFacts(ctx, image.reference, layer, diffId);
+      if (learned.cached) known.set(layer.digest, learned.facts);
+      layers.push({ layer, facts: learned.facts });
+    }
+  } finally {
+    if (known.size > remembered.size) await rememberFacts(ctx, image.manifestDigest, known);
+  }
   return { layers, streamingSubrequests, remembered: false };
 }
 
@@ -100,34 +117,24 @@ function distinctLayers(layers: Descriptor[], diffIds: Digest[]) {
   });
 }
 
-async function rememberedPlan(
+/** The facts the archive's record holds, by layer digest: all of them, or those known so far. */
+async function rememberedFacts(
   ctx: Context,
   manifestDigest: Digest,
-  wanted: { layer: Descriptor; diffId: Digest }[],
-): Promise<PlannedLayer[] | null> {
+): Promise<Map<string, DiffFacts>> {
   const parsed = planSchema.safeParse(await ctx.store.record(planKey(manifestDigest)));
-  if (!parsed.success || parsed.data.layers.length !== wanted.length) return null;
-
-  const layers = parsed.data.layers;
-  const matches = wanted.every(
-    ({ layer, diffId }, i) =>
-      layers[i]?.digest === layer.digest && layers[i].facts.diffId === diffId,
-  );
-  return matches ? wanted.map(({ layer }, i) => ({ layer, facts: layers[i]!.facts })) : null;
+  const layers = parsed.success ? parsed.data.layers : [];
+  return new Map(layers.map(({ digest, facts }) => [digest, facts]));
 }
 
-/**
- * Keeps the plan, so the next request reads one record instead of one per layer; only when
- * every layer is cached (a known layer is, see `knownDiffFacts`). The record saves work, the
- * archive does not need it.
- */
-async function rememberPlan(
+/** Keeps what is known of the archive's layers (all of them cached), if a write remains. */
+async function rememberFacts(
   ctx: Context,
   manifestDigest: Digest,
-  layers: PlannedLayer[],
+  known: Map<Digest, DiffFacts>,
 ): Promise<void> {
   if (ctx.budget.remaining < 1) return;
 
-  const record = layers.map(({ layer, facts }) => ({ digest: layer.digest, facts }));
-  await ctx.store.putRecord(planKey(manifestDigest), { layers: record });
+  const layers = [...known].map(([digest, facts]) => ({ digest, facts }));
+  await ctx.store.putRecord(planKey(manifestDigest), { layers });
 }

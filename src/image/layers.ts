@@ -5,13 +5,14 @@
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
-import { openBlob } from '../blobs/pull';
+import { cachedBody, openBlob } from '../blobs/pull';
+import { isAnonymous } from '../blobs/store';
 import { VerificationError } from '../blobs/verify';
 import { type Digest, digestHex, isDigest } from '../digest';
 import { EdgeError, fail } from '../errors';
 import type { Reference } from '../reference';
 import type { Descriptor } from '../registry/manifest';
-import type { Context } from '../resolve';
+import { type Context, ensureAccess } from '../resolve';
 import { zstdDecompression } from './zstd';
 
 /** A layer's uncompressed form: the digest and size of its tar. */
@@ -44,27 +45,36 @@ export function compressionOf(layer: Descriptor): Compression {
   );
 }
 
-/** The uncompressed bytes of a layer, read from the cache or upstream (verified either way). */
-export async function openLayerTar(
+/**
+ * A layer of an archive plan, whose layers are all cached: one R2 read, the bytes hashed
+ * again on their way out (see `cachedBody`), and for bytes fetched with credentials the
+ * caller's access checked with the registry. A layer gone since the plan was made is opened
+ * the long way, through the cache or upstream.
+ */
+export async function openPlannedLayerTar(
   ctx: Context,
   reference: Reference,
   layer: Descriptor,
 ): Promise<ReadableStream<Uint8Array>> {
-  return (await openLayer(ctx, reference, layer)).tar;
+  const compression = compressionOf(layer);
+  const object = await ctx.store.blob(layer.digest, layer.size);
+  if (object === null) return (await openLayer(ctx, reference, layer)).tar;
+  if (!isAnonymous(object)) await ensureAccess(ctx, reference, 'blobs', layer.digest);
+
+  return decompressed(cachedBody(ctx, layer.digest, layer.size, object), compression);
 }
 
 /** The layer's tar, and whether its compressed blob is (or is being) cached in R2. */
 async function openLayer(ctx: Context, reference: Reference, layer: Descriptor) {
   const compression = compressionOf(layer);
   const blob = await openBlob(ctx, reference, layer.digest, { withBody: true, range: null });
-  const body = blob.body!;
-  const tar =
-    compression === 'none'
-      ? body
-      : body.pipeThrough(
-          compression === 'zstd' ? zstdDecompression() : new DecompressionStream('gzip'),
-        );
-  return { tar, cached: blob.cached };
+  return { tar: decompressed(blob.body!, compression), cached: blob.cached };
+}
+
+function decompressed(body: ReadableStream<Uint8Array>, compression: Compression) {
+  if (compression === 'none') return body;
+  const zstd = compression === 'zstd';
+  return body.pipeThrough(zstd ? zstdDecompression() : new DecompressionStream('gzip'));
 }
 
 const diffFactsKey = (layer: Descriptor) => `diff/${layer.digest}`;

@@ -158,6 +158,29 @@ it('never serves a cached blob changed at rest: it fails, drops it, refetches', 
   expect(sha256Hex(again.bytes)).toBe(blob.digest.slice('sha256:'.length));
 });
 
+it('never streams an archive layer changed at rest: the archive fails, then heals', async () => {
+  const image = fixtures.index.manifests[0]!;
+  const blob = image.layers[0]!;
+  const url = `${edge.url}/image/${proxy.host}/${fixtures.index.repository}@${image.digest}`;
+  const first = await download(url);
+  expect(first.status).toBe(200);
+  await waitForCached(blob, true);
+  expect(sha256Hex((await download(url)).bytes)).toBe(sha256Hex(first.bytes));
+
+  const stored = [];
+  for (const file of await filesUnder(edge.stateDir)) {
+    if ((await readFile(file)).equals(Buffer.from(blob.bytes!))) stored.push(file);
+  }
+  expect(stored).toHaveLength(1);
+  const tampered = Buffer.from(blob.bytes!);
+  tampered[Math.floor(tampered.length / 2)]! ^= 0xff;
+  await writeFile(stored[0]!, tampered);
+
+  await expect(download(url)).rejects.toThrow();
+  await waitForCached(blob, false);
+  expect(sha256Hex((await download(url)).bytes)).toBe(sha256Hex(first.bytes));
+});
+
 /** Waits (bounded) until `/hash/<digest>` says the blob is, or is not, in R2. */
 async function waitForCached(blob: BuiltBlob, want: boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
