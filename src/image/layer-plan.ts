@@ -70,9 +70,9 @@ export async function planLayers(
     throw budgetTooSmall(ctx.budget.limit, warm, `an archive of ${wanted.length} layers`);
   }
 
-  const remembered = await rememberedFacts(ctx, image.manifestDigest);
+  const record = await rememberedFacts(ctx, image.manifestDigest);
   const fromRecord = (layer: Descriptor, diffId: Digest) => {
-    const facts = remembered.get(layer.digest);
+    const facts = record.get(layer.digest);
     return facts?.diffId === diffId ? facts : null;
   };
   if (wanted.every(({ layer, diffId }) => fromRecord(layer, diffId) !== null)) {
@@ -102,7 +102,7 @@ export async function planLayers(
       layers.push({ layer, facts: learned.facts });
     }
   } finally {
-    if (known.size > remembered.size) await rememberFacts(ctx, image.manifestDigest, known);
+    if (known.size > record.size) await rememberFacts(ctx, image.manifestDigest, known);
   }
   return { layers, streamingSubrequests, remembered: false };
 }
