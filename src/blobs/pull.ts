@@ -94,12 +94,14 @@ export function cachedBody(
   digest: Digest,
   size: number,
   object: R2ObjectBody,
+  onCorrupt?: () => void,
 ): ReadableStream<Uint8Array> {
   const verified = verifiedStream(object.body, digest, size);
   return withLength(verified, size, digest, (error) => {
     if (!(error instanceof VerificationError)) return;
     logEvent('error', 'cache-corrupt', { digest, reason: error.message });
     ctx.waitUntil(ctx.store.deleteBlob(digest));
+    onCorrupt?.();
   });
 }
 

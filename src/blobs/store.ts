@@ -197,6 +197,11 @@ export class Store {
     await this.kv('write').put(key, JSON.stringify(value));
   }
 
+  /** Removes a small record that no longer holds (see the image modules). */
+  async deleteRecord(key: string): Promise<void> {
+    await this.kv('write').delete(key);
+  }
+
   private async intact(digest: Digest, object: R2Object, size?: number): Promise<boolean> {
     const checksum = object.checksums.sha256;
     const checksumOk =

@@ -9,10 +9,11 @@ import { z } from 'zod';
 import { openBlob } from '../blobs/pull';
 import { type Digest, digestHex, isDigest } from '../digest';
 import { fail } from '../errors';
+import { logEvent } from '../log';
 import { type Descriptor, requireImageConfig } from '../registry/manifest';
 import type { Context, ResolvedImage } from '../resolve';
 import { layerFileName, openPlannedLayerTar } from './layers';
-import { planLayers } from './layer-plan';
+import { forgetPlannedLayer, planLayers } from './layer-plan';
 import { END_OF_ARCHIVE, entrySize, fileHeader, padding } from './tar';
 
 /** One file of the archive: small bytes in memory, or a layer streamed when written. */
@@ -148,7 +149,14 @@ async function* layerChunks(
   layer: Descriptor,
   size: number,
 ): AsyncGenerator<Uint8Array> {
-  const reader = (await openPlannedLayerTar(ctx, image.reference, layer)).getReader();
+  const forget = () => {
+    const forgotten = forgetPlannedLayer(ctx, image.manifestDigest, layer).catch((error: unknown) =>
+      logEvent('warn', 'plan-not-forgotten', { reason: String(error) }),
+    );
+    ctx.waitUntil(forgotten);
+  };
+  const tar = await openPlannedLayerTar(ctx, image.reference, layer, forget);
+  const reader = tar.getReader();
   let written = 0;
   try {
     for (;;) {

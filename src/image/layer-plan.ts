@@ -13,7 +13,13 @@ import { budgetTooSmall } from '../budget';
 import type { Digest } from '../digest';
 import type { Descriptor } from '../registry/manifest';
 import type { Context, ResolvedImage } from '../resolve';
-import { type DiffFacts, diffFactsSchema, knownDiffFacts, learnDiffFacts } from './layers';
+import {
+  type DiffFacts,
+  diffFactsSchema,
+  forgetDiffFacts,
+  knownDiffFacts,
+  learnDiffFacts,
+} from './layers';
 
 /** One distinct layer of an archive and what its uncompressed tar is. */
 export interface PlannedLayer {
@@ -137,4 +143,16 @@ async function rememberFacts(
 
   const layers = [...known].map(([digest, facts]) => ({ digest, facts }));
   await ctx.store.putRecord(planKey(manifestDigest), { layers });
+}
+
+/**
+ * Forgets that `layer` is cached, for the archive and for every plan to come: its bytes were
+ * found gone or changed at rest, and the next request must learn it again before answering.
+ */
+export async function forgetPlannedLayer(
+  ctx: Context,
+  manifestDigest: Digest,
+  layer: Descriptor,
+): Promise<void> {
+  await Promise.all([ctx.store.deleteRecord(planKey(manifestDigest)), forgetDiffFacts(ctx, layer)]);
 }

@@ -48,20 +48,31 @@ export function compressionOf(layer: Descriptor): Compression {
 /**
  * A layer of an archive plan, whose layers are all cached: one R2 read, the bytes hashed
  * again on their way out (see `cachedBody`), and for bytes fetched with credentials the
- * caller's access checked with the registry. A layer gone since the plan was made is opened
- * the long way, through the cache or upstream.
+ * caller's access checked with the registry. A layer gone since the plan was made (or found
+ * changed at rest) is reported through `onGone`, so plans stop counting on it; one gone is
+ * opened the long way, from upstream.
  */
 export async function openPlannedLayerTar(
   ctx: Context,
   reference: Reference,
   layer: Descriptor,
+  onGone: () => void,
 ): Promise<ReadableStream<Uint8Array>> {
   const compression = compressionOf(layer);
   const object = await ctx.store.blob(layer.digest, layer.size);
-  if (object === null) return (await openLayer(ctx, reference, layer)).tar;
+  if (object === null) {
+    onGone();
+    return (await openLayer(ctx, reference, layer)).tar;
+  }
   if (!isAnonymous(object)) await ensureAccess(ctx, reference, 'blobs', layer.digest);
 
-  return decompressed(cachedBody(ctx, layer.digest, layer.size, object), compression);
+  const body = cachedBody(ctx, layer.digest, layer.size, object, onGone);
+  return decompressed(body, compression);
+}
+
+/** Forgets a layer's facts once its cached bytes are gone: they vouched for them. */
+export async function forgetDiffFacts(ctx: Context, layer: Descriptor): Promise<void> {
+  await ctx.store.deleteRecord(diffFactsKey(layer));
 }
 
 /** The layer's tar, and whether its compressed blob is (or is being) cached in R2. */

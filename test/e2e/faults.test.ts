@@ -187,8 +187,24 @@ it('never streams an archive layer changed at rest: the archive fails, then heal
 
   await expect(download(url)).rejects.toThrow();
   await waitForCached(blob, false);
+  const streamedBefore = streamedEvents().length;
   expect(sha256Hex((await download(url)).bytes)).toBe(sha256Hex(first.bytes));
+
+  // The plan no longer counted on the dropped layer: it was fetched again before the answer
+  // began, so streaming spent no more subrequests than were set aside for it.
+  await expect.poll(() => streamedEvents().length).toBe(streamedBefore + 1);
+  const repaired = streamedEvents().at(-1)!;
+  expect(repaired.subrequests).toBeLessThanOrEqual(repaired.planned);
 });
+
+/** The edge's `image-streamed` log events: subrequests spent, and those set aside. */
+function streamedEvents(): { subrequests: number; planned: number }[] {
+  return edge
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"event":"image-streamed"'))
+    .map((line) => JSON.parse(line) as { subrequests: number; planned: number });
+}
 
 /** Waits (bounded) until `/hash/<digest>` says the blob is, or is not, in R2. */
 async function waitForCached(blob: BuiltBlob, want: boolean): Promise<void> {
