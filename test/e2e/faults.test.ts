@@ -125,6 +125,15 @@ function sha256Hex(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** Flips one byte of the single file in the edge's local R2 that holds `blob`. */
+async function tamperStored(blob: BuiltBlob): Promise<void> {
+  const stored = await filesHolding(edge.stateDir, blob.bytes!);
+  expect(stored).toHaveLength(1);
+  const tampered = Buffer.from(blob.bytes!);
+  tampered[Math.floor(tampered.length / 2)]! ^= 0xff;
+  await writeFile(stored[0]!, tampered);
+}
+
 /**
  * The files under `dir` whose content is exactly `bytes`. Local KV and R2 replace files as
  * background writes land; a file gone between listing and reading holds nothing of ours.
@@ -158,11 +167,7 @@ it('never serves a cached blob changed at rest: it fails, drops it, refetches', 
   expect((await download(url)).status).toBe(200);
   await waitForCached(blob, true);
 
-  const stored = await filesHolding(edge.stateDir, blob.bytes!);
-  expect(stored).toHaveLength(1);
-  const tampered = Buffer.from(blob.bytes!);
-  tampered[Math.floor(tampered.length / 2)]! ^= 0xff;
-  await writeFile(stored[0]!, tampered);
+  await tamperStored(blob);
 
   await expect(download(url)).rejects.toThrow();
   await waitForCached(blob, false);
@@ -179,11 +184,7 @@ it('never streams an archive layer changed at rest: the archive fails, then heal
   await waitForCached(blob, true);
   expect(sha256Hex((await download(url)).bytes)).toBe(sha256Hex(first.bytes));
 
-  const stored = await filesHolding(edge.stateDir, blob.bytes!);
-  expect(stored).toHaveLength(1);
-  const tampered = Buffer.from(blob.bytes!);
-  tampered[Math.floor(tampered.length / 2)]! ^= 0xff;
-  await writeFile(stored[0]!, tampered);
+  await tamperStored(blob);
 
   await expect(download(url)).rejects.toThrow();
   await waitForCached(blob, false);
