@@ -167,8 +167,11 @@ it('answers a cold archive whole after retries, each refusal a 503 before any by
 it('serves a warm archive for one KV read before its streams, as it planned', async () => {
   const url = imageUrl(capped, 'budget/exact', exact);
   const path = new URL(url).pathname;
+  const coldBefore = streamedEvents(capped).length;
   const cold = await retryWhileAsked(url, 20);
   expect(cold.at(-1)?.status).toBe(200);
+  // The cold download's own event lands after its last byte: wait for it before counting.
+  await expect.poll(() => streamedEvents(capped).length).toBe(coldBefore + 1);
   const before = subrequestsLogged(capped, path).length;
   const streamedBefore = streamedEvents(capped).length;
 

@@ -179,10 +179,13 @@ it('never streams an archive layer changed at rest: the archive fails, then heal
   const image = fixtures.index.manifests[0]!;
   const blob = image.layers[0]!;
   const url = `${edge.url}/image/${proxy.host}/${fixtures.index.repository}@${image.digest}`;
+  const start = streamedEvents().length;
   const first = await download(url);
   expect(first.status).toBe(200);
   await waitForCached(blob, true);
   expect(sha256Hex((await download(url)).bytes)).toBe(sha256Hex(first.bytes));
+  // Each whole archive logs its event after its last byte: let both land before counting.
+  await expect.poll(() => streamedEvents().length).toBe(start + 2);
 
   await tamperStored(blob);
 

@@ -35,8 +35,25 @@ export const EDGE_OUTPUT_LIMIT = 64 * 1024 * 1024;
  * directory, and resolves once it says it is ready.
  */
 export async function startEdge(options: EdgeOptions): Promise<StartedEdge> {
-  const port = await freePort();
   const stateDir = options.stateDir ?? (await makeTempDir('edge-state'));
+  // A free port can be taken by another suite's process before the edge binds it (and each
+  // edge also takes an ephemeral port for workerd): then it is tried again on another one.
+  for (let attempt = 1; ; attempt++) {
+    const started = await launch(options, stateDir);
+    if ('url' in started) return started;
+    if (!started.portTaken || attempt === PORT_ATTEMPTS) {
+      throw new Error(`hocker-edge did not start:\n${started.output}`);
+    }
+  }
+}
+
+const PORT_ATTEMPTS = 3;
+
+async function launch(
+  options: EdgeOptions,
+  stateDir: string,
+): Promise<StartedEdge | { portTaken: boolean; output: string }> {
+  const port = await freePort();
   const vars = { REGISTRIES: options.registries.join(','), ...options.vars };
   const args = [
     join(ROOT, 'scripts/start.mjs'),
@@ -58,7 +75,8 @@ export async function startEdge(options: EdgeOptions): Promise<StartedEdge> {
   while (!daemon.output().includes('hocker-edge ready on')) {
     if (daemon.exited() || Date.now() > deadline) {
       await stop();
-      throw new Error(`hocker-edge did not start:\n${daemon.output()}`);
+      const output = daemon.output();
+      return { portTaken: output.includes(`cannot listen on 127.0.0.1:${port}`), output };
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

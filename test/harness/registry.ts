@@ -42,6 +42,21 @@ const READY_TIMEOUT_MS = 15_000;
  * once GET /v2/ answers. A registry that fails to start is stopped and its output reported.
  */
 export async function startRegistry(opts: RegistryOptions): Promise<StartedRegistry> {
+  // A free port can be taken by another suite's process before the registry binds it: then
+  // it is tried again on another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRegistryOnce(opts);
+    } catch (error) {
+      const portTaken = String(error).includes('address already in use');
+      if (!portTaken || attempt === PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const PORT_ATTEMPTS = 3;
+
+async function startRegistryOnce(opts: RegistryOptions): Promise<StartedRegistry> {
   const binary = requireTool('docker-registry');
   const dir = await makeTempDir('registry');
   const port = await freePort();
