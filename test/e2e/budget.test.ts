@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startEdge, type StartedEdge } from '../harness/edge';
+import { loggedEvents, startEdge, type StartedEdge } from '../harness/edge';
 import {
   buildImage,
   buildIndex,
@@ -109,13 +109,9 @@ interface ErrorBody {
 
 /** The `subrequests` of each request log line the edge wrote for `path`. */
 function subrequestsLogged(edge: StartedEdge, path: string): number[] {
-  return edge
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{') && line.includes('"event":"request"'))
-    .map((line) => JSON.parse(line) as { path: string; subrequests?: number })
+  return loggedEvents(edge, 'request')
     .filter((line) => line.path === path)
-    .map((line) => line.subrequests ?? -1);
+    .map((line) => (line.subrequests as number | undefined) ?? -1);
 }
 
 it('answers a cold archive whole after retries, each refusal a 503 before any byte', async () => {
@@ -212,11 +208,7 @@ interface StreamedEvent {
 }
 
 function streamedEvents(edge: StartedEdge): unknown[] {
-  return edge
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{') && line.includes('"event":"image-streamed"'))
-    .map((line) => JSON.parse(line) as unknown);
+  return loggedEvents(edge, 'image-streamed');
 }
 
 it('says, without Retry-After, when even a warm archive cannot fit the cap', async () => {

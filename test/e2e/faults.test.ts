@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltBlob } from '../harness/blob';
-import type { StartedEdge } from '../harness/edge';
+import { loggedEvents, type StartedEdge } from '../harness/edge';
 import type { Fault, FaultProxy } from '../harness/fault-proxy';
 import type { FixtureImage, StandardFixtures } from '../harness/fixtures';
 import { type ProxiedStack, startProxiedStack } from '../harness/stack';
@@ -203,11 +203,7 @@ it('never streams an archive layer changed at rest: the archive fails, then heal
 
 /** The edge's `image-streamed` log events: subrequests spent, and those set aside. */
 function streamedEvents(): { subrequests: number; planned: number }[] {
-  return edge
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{') && line.includes('"event":"image-streamed"'))
-    .map((line) => JSON.parse(line) as { subrequests: number; planned: number });
+  return loggedEvents(edge, 'image-streamed') as { subrequests: number; planned: number }[];
 }
 
 /** Waits (bounded) until `/hash/<digest>` says the blob is, or is not, in R2. */

@@ -83,3 +83,12 @@ async function launch(
 
   return { url: `http://127.0.0.1:${port}`, stateDir, output: daemon.output, stop };
 }
+
+/** The JSON log lines an edge printed for `event` (`request`, `image-streamed`, ...). */
+export function loggedEvents(edge: StartedEdge, event: string): Record<string, unknown>[] {
+  return edge
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes(`"event":"${event}"`))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
